@@ -1,0 +1,139 @@
+"""Users, teams and API tokens: the one write path for each."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+
+from leadbridge.accounts.models import ApiToken, Team, User
+from leadbridge.core import clock
+from leadbridge.core.audit import audit_record
+from leadbridge.core.errors import Conflict, FieldError, NotFound, ValidationFailed, field_error
+from leadbridge.core.roles import Role
+
+TOKEN_PREFIX = "lb_"
+
+
+def _hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@transaction.atomic
+def team_get_or_create(*, name: str) -> Team:
+    name = name.strip()
+    if not name:
+        raise field_error("team", "Team name is required")
+    team, _ = Team.objects.get_or_create(name=name)
+    return team
+
+
+@transaction.atomic
+def user_create(
+    *,
+    username: str,
+    role: str,
+    password: str | None = None,
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    team: Team | None = None,
+    language: str = "",
+    actor: Any = None,
+) -> User:
+    errors: list[FieldError] = []
+    username = username.strip()
+    if not username:
+        errors.append(FieldError("username", "Username is required"))
+    elif len(username) > 150:
+        errors.append(FieldError("username", "At most 150 characters"))
+    if role not in {r.value for r in Role}:
+        errors.append(FieldError("role", f"Unknown role {role!r}; one of: {', '.join(r.value for r in Role)}"))
+    if password:
+        try:
+            validate_password(password)
+        except DjangoValidationError as exc:
+            errors.append(FieldError("password", " ".join(exc.messages)))
+    if errors:
+        raise ValidationFailed(errors)
+    if User.objects.filter(username__iexact=username).exists():
+        raise Conflict(f"User {username!r} already exists", [FieldError("username", "Already taken")])
+    user = User(
+        username=username,
+        role=role,
+        email=email.strip(),
+        first_name=first_name,
+        last_name=last_name,
+        team=team,
+        language=language,
+        is_staff=role == Role.ADMIN,
+    )
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    audit_record(
+        actor=actor, action="user.create", object_type="user", object_id=user.pk,
+        after={"username": username, "role": role, "team": team.name if team else None},
+    )
+    return user
+
+
+@transaction.atomic
+def user_update_preferences(*, user: User, language: str | None = None, timezone: str | None = None) -> User:
+    from django.conf import settings
+
+    if language is not None:
+        if language and language not in dict(settings.LANGUAGES):
+            raise field_error("language", f"Unsupported language {language!r}")
+        user.language = language
+    if timezone is not None:
+        import zoneinfo
+
+        if timezone and timezone not in zoneinfo.available_timezones():
+            raise field_error("timezone", f"Unknown time zone {timezone!r}")
+        user.timezone = timezone
+    user.save(update_fields=["language", "timezone"])
+    return user
+
+
+@transaction.atomic
+def token_create(*, user: User, name: str = "", actor: Any = None) -> str:
+    """Create a token and return its clear value; only the hash is kept."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=name, prefix=raw[:10], token_hash=_hash_token(raw))
+    audit_record(actor=actor or user, action="token.create", object_type="api_token", object_id=token.pk,
+                 after={"user": user.username, "name": name, "prefix": token.prefix})
+    return raw
+
+
+def token_authenticate(raw: str) -> User | None:
+    if not raw or len(raw) > 200:
+        return None
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(token_hash=_hash_token(raw), revoked_at__isnull=True)
+        .first()
+    )
+    if token is None or not token.user.is_active:
+        return None
+    now = clock.now()
+    # Touch last_used_at at most once a minute: tokens are read far more often than written.
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user
+
+
+@transaction.atomic
+def token_revoke(*, token_id: int, actor: Any) -> None:
+    token = ApiToken.objects.filter(pk=token_id).first()
+    if token is None:
+        raise NotFound("Token not found")
+    token.revoked_at = clock.now()
+    token.save(update_fields=["revoked_at"])
+    audit_record(actor=actor, action="token.revoke", object_type="api_token", object_id=token.pk)

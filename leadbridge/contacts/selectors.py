@@ -1,0 +1,148 @@
+"""Reads: querysets already scoped to the user and joined for the page that shows them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+
+from leadbridge.contacts.models import (
+    Activity,
+    Company,
+    Contact,
+    ContactQuerySet,
+    ContactTag,
+    CustomField,
+    DataQualityItem,
+    Merge,
+    Note,
+    StageChange,
+    Tag,
+)
+from leadbridge.contacts.simple_filter import apply_simple_filter
+from leadbridge.core.errors import NotFound
+from leadbridge.core.models import AuditEntry
+from leadbridge.core.pagination import Page, keyset_page
+from leadbridge.core.permissions import require
+from leadbridge.core.roles import Perm
+
+MAX_PAGE = 200
+
+
+def contact_list(
+    *,
+    user: Any,
+    q: str = "",
+    tag: str = "",
+    stage: str = "",
+    owner: str = "",
+    company_id: int | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[Contact]:
+    require(user, Perm.CONTACT_VIEW)
+    qs: ContactQuerySet = Contact.objects.alive().visible_to(user)
+    qs = apply_simple_filter(qs, q)
+    extra = []
+    if tag:
+        extra.append(f"tag:{tag!s}")
+    if stage:
+        extra.append(f"stage={stage}")
+    if owner:
+        extra.append(f"owner={owner}")
+    if extra:
+        import shlex
+
+        qs = apply_simple_filter(qs, " ".join(shlex.quote(e) for e in extra))
+    if company_id:
+        qs = qs.filter(company_id=company_id)
+    qs = qs.select_related("owner", "company").prefetch_related(
+        Prefetch("tag_links", queryset=ContactTag.objects.select_related("tag"))
+    )
+    return keyset_page(qs, cursor=cursor, limit=max(1, min(limit, MAX_PAGE)))
+
+
+def contact_get(*, user: Any, contact_id: int) -> Contact:
+    require(user, Perm.CONTACT_VIEW)
+    contact = (
+        Contact.objects.visible_to(user)
+        .select_related("owner", "company", "merged_into")
+        .prefetch_related(
+            Prefetch("tag_links", queryset=ContactTag.objects.select_related("tag")),
+            "points", "consents", "special_dates",
+        )
+        .filter(pk=contact_id)
+        .first()
+    )
+    if contact is None:
+        raise NotFound("Contact not found")
+    return contact
+
+
+def contact_timeline(*, contact: Contact, cursor: str | None = None, limit: int = 50) -> Page[Activity]:
+    qs = Activity.objects.filter(contact=contact).select_related("actor")
+    return keyset_page(qs, cursor=cursor, limit=limit)
+
+
+def contact_stage_history(*, contact: Contact) -> QuerySet[StageChange]:
+    return StageChange.objects.filter(contact=contact).select_related("actor").order_by("-occurred_at", "-id")
+
+
+def contact_notes(*, contact: Contact) -> QuerySet[Note]:
+    return Note.objects.filter(contact=contact).select_related("author").order_by("-created_at", "-id")
+
+
+def contact_merges(*, contact: Contact) -> QuerySet[Merge]:
+    return Merge.objects.filter(winner=contact).select_related("loser", "actor").order_by("-merged_at")
+
+
+def product_issues(*, user: Any, open_only: bool = True, cursor: str | None = None, limit: int = 50) -> Page[Note]:
+    require(user, Perm.PRODUCT_ISSUES_VIEW)
+    qs = Note.objects.filter(is_product_issue=True).select_related("contact", "author")
+    if open_only:
+        qs = qs.filter(resolved_at__isnull=True)
+    return keyset_page(qs, cursor=cursor, limit=limit)
+
+
+def company_list(*, user: Any, q: str = "", cursor: str | None = None, limit: int = 50) -> Page[Company]:
+    require(user, Perm.CONTACT_VIEW)
+    qs = Company.objects.all().select_related("owner")
+    if q:
+        qs = qs.filter(name__icontains=q.strip()[:200])
+    return keyset_page(qs, cursor=cursor, limit=max(1, min(limit, MAX_PAGE)))
+
+
+def company_get(*, user: Any, company_id: int) -> Company:
+    require(user, Perm.CONTACT_VIEW)
+    company = Company.objects.select_related("owner").filter(pk=company_id).first()
+    if company is None:
+        raise NotFound("Company not found")
+    return company
+
+
+def tag_list() -> QuerySet[Tag]:
+    return Tag.objects.order_by("key")
+
+
+def custom_field_list(entity: str = "contact") -> QuerySet[CustomField]:
+    return CustomField.objects.filter(entity=entity)
+
+
+def dq_items(*, user: Any, status: str = "open", cursor: str | None = None, limit: int = 50) -> Page[DataQualityItem]:
+    require(user, Perm.DATA_QUALITY_RESOLVE)
+    qs = DataQualityItem.objects.select_related("contact", "resolved_by")
+    if status:
+        qs = qs.filter(status=status)
+    return keyset_page(qs, cursor=cursor, limit=max(1, min(limit, MAX_PAGE)))
+
+
+def audit_entries(
+    *, user: Any, object_type: str = "", object_id: str = "", cursor: str | None = None, limit: int = 50
+) -> Page[AuditEntry]:
+    require(user, Perm.AUDIT_VIEW)
+    qs = AuditEntry.objects.select_related("actor")
+    if object_type:
+        qs = qs.filter(object_type=object_type)
+    if object_id:
+        qs = qs.filter(object_id=object_id)
+    return keyset_page(qs, cursor=cursor, limit=max(1, min(limit, MAX_PAGE)))

@@ -1,0 +1,119 @@
+"""A small filter syntax for contact lists until the full segment language lands.
+
+Terms are joined by AND: `tag:beach`, `stage=mql`, `stage>=mql`, `owner=anna`, `score>=40`,
+`email~@example.com`, `city=Москва`, `custom.partner_name=Roses`, `custom.partner_name exists`,
+and plain words, which search name, email and phone.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from django.db.models import Exists, OuterRef, Q
+
+from leadbridge.contacts.models import STAGE_ORDER, ContactQuerySet, ContactTag
+from leadbridge.contacts.validation import Invalid, normalize_phone
+from leadbridge.core.errors import field_error
+
+_TERM = re.compile(r"^(?P<field>[a-z_][a-z0-9_.]*)\s*(?P<op>>=|<=|!=|=|>|<|~)\s*(?P<value>.*)$", re.I)
+TEXT_FIELDS = {"name", "first_name", "last_name", "email", "phone", "city", "country", "region", "external_id", "job_title"}
+NUMBER_FIELDS = {"score", "id"}
+LOOKUP = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte", "=": "exact"}
+
+
+def _search(word: str) -> Q:
+    if "@" in word:
+        return Q(email__startswith=word.lower())
+    digits = re.sub(r"\D", "", word)
+    if len(digits) >= 6 and len(digits) >= len(word) - 4:
+        try:
+            return Q(phone=normalize_phone(word))
+        except Invalid:
+            return Q(phone__contains=digits)
+    return Q(name__icontains=word) | Q(email__startswith=word.lower()) | Q(last_name__istartswith=word)
+
+
+def apply_simple_filter(qs: ContactQuerySet, expr: str) -> ContactQuerySet:
+    expr = (expr or "").strip()
+    if not expr:
+        return qs
+    if len(expr) > 2000:
+        raise field_error("q", "Filter is longer than 2000 characters")
+    try:
+        tokens = shlex.split(expr)
+    except ValueError as exc:
+        raise field_error("q", f"Cannot read the filter: {exc}") from exc
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        low = token.lower()
+        if low == "and":
+            i += 1
+            continue
+        if low.startswith("tag:"):
+            name = token[4:].strip().lower()
+            if not name:
+                raise field_error("q", f"Term {i + 1}: tag name missing after 'tag:'")
+            qs = qs.filter(Exists(ContactTag.objects.filter(contact=OuterRef("pk"), tag__key=name)))
+            i += 1
+            continue
+        if i + 1 < len(tokens) and tokens[i + 1].lower() == "exists" and low.startswith("custom."):
+            qs = qs.filter(**{f"custom__{low[7:]}__isnull": False})
+            i += 2
+            continue
+        # Allow "field = value" written with spaces.
+        if i + 2 < len(tokens) and tokens[i + 1] in LOOKUP.keys() | {"~", "!="}:
+            token = token + tokens[i + 1] + tokens[i + 2]
+            i += 2
+        match = _TERM.match(token)
+        if not match:
+            qs = qs.filter(_search(token))
+            i += 1
+            continue
+        qs = qs.filter(_term(match["field"].lower(), match["op"], match["value"], position=i + 1))
+        i += 1
+    return qs
+
+
+def _term(field: str, op: str, value: str, *, position: int) -> Q:
+    if field == "stage":
+        stage = value.lower()
+        if stage not in STAGE_ORDER:
+            raise field_error("q", f"Term {position}: unknown stage {value!r}")
+        if op in {"=", "!="}:
+            q = Q(stage=stage)
+            return ~q if op == "!=" else q
+        if op == "~":
+            raise field_error("q", f"Term {position}: '~' does not apply to stage")
+        rank = STAGE_ORDER[stage]
+        check = {">": lambda r: r > rank, ">=": lambda r: r >= rank, "<": lambda r: r < rank, "<=": lambda r: r <= rank}[op]
+        funnel = ["subscriber", "lead", "mql", "sql", "opportunity", "customer"]
+        return Q(stage__in=[s for s in funnel if check(STAGE_ORDER[s])])
+    if field == "owner":
+        if op not in {"=", "!="}:
+            raise field_error("q", f"Term {position}: owner takes = or !=")
+        q = Q(owner__isnull=True) if value.lower() in {"none", "nobody", ""} else Q(owner__username__iexact=value)
+        return ~q if op == "!=" else q
+    if field == "company":
+        return Q(company__name__icontains=value) if op == "~" else Q(company__name__iexact=value)
+    if field in NUMBER_FIELDS:
+        try:
+            number = int(value)
+        except ValueError as exc:
+            raise field_error("q", f"Term {position}: {field} needs a whole number, got {value!r}") from exc
+        if op == "~":
+            raise field_error("q", f"Term {position}: '~' does not apply to numbers")
+        if op == "!=":
+            return ~Q(**{field: number})
+        return Q(**{f"{field}__{LOOKUP[op]}": number})
+    if field in TEXT_FIELDS or field.startswith("custom."):
+        key = field.replace(".", "__")
+        if op == "~":
+            return Q(**{f"{key}__icontains": value})
+        if op == "!=":
+            return ~Q(**{key: value})
+        if op == "=":
+            return Q(**{f"{key}__iexact" if field in {"name", "city", "first_name", "last_name"} else key: value})
+        return Q(**{f"{key}__{LOOKUP[op]}": value})
+    raise field_error("q", f"Term {position}: unknown field {field!r}")

@@ -1,0 +1,96 @@
+"""Roles and what each may do. The lowest layer, so every app can check a role."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Protocol
+
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    DIRECTOR = "director"
+    MARKETING = "marketing"
+    SALES = "sales"
+    SALES_HEAD = "sales_head"
+    PRESALES = "presales"
+    DATA_QUALITY = "data_quality"
+    GUEST = "guest"
+
+
+ROLE_LABELS = {
+    Role.ADMIN: _("Administrator"),
+    Role.DIRECTOR: _("Director"),
+    Role.MARKETING: _("Marketing"),
+    Role.SALES: _("Sales manager"),
+    Role.SALES_HEAD: _("Head of sales"),
+    Role.PRESALES: _("Pre-sales"),
+    Role.DATA_QUALITY: _("Data quality"),
+    Role.GUEST: _("Guest (read-only)"),
+}
+
+# Who sees every contact; the rest (sales, presales) see their own and their team's.
+SEES_ALL = frozenset(
+    {Role.ADMIN, Role.DIRECTOR, Role.MARKETING, Role.SALES_HEAD, Role.DATA_QUALITY, Role.GUEST}
+)
+
+
+class Perm(StrEnum):
+    CONTACT_VIEW = "contact.view"
+    CONTACT_EDIT = "contact.edit"
+    CONTACT_DELETE = "contact.delete"
+    CONTACT_IMPORT = "contact.import"
+    CONTACT_EXPORT = "contact.export"
+    CONTACT_MERGE = "contact.merge"
+    STAGE_CHANGE = "stage.change"
+    NOTE_ADD = "note.add"
+    TAG_MANAGE = "tag.manage"
+    CUSTOM_FIELD_MANAGE = "custom_field.manage"
+    DATA_QUALITY_RESOLVE = "data_quality.resolve"
+    AUDIT_VIEW = "audit.view"
+    USER_MANAGE = "user.manage"
+    PRODUCT_ISSUES_VIEW = "product_issues.view"
+
+
+_EDITORS = {Perm.CONTACT_VIEW, Perm.CONTACT_EDIT, Perm.STAGE_CHANGE, Perm.NOTE_ADD}
+
+ROLE_PERMS: dict[Role, frozenset[Perm]] = {
+    Role.ADMIN: frozenset(Perm),
+    Role.DIRECTOR: frozenset(Perm) - {Perm.USER_MANAGE, Perm.CUSTOM_FIELD_MANAGE},
+    Role.MARKETING: frozenset(
+        _EDITORS
+        | {Perm.CONTACT_IMPORT, Perm.CONTACT_EXPORT, Perm.TAG_MANAGE, Perm.PRODUCT_ISSUES_VIEW}
+    ),
+    Role.SALES_HEAD: frozenset(
+        _EDITORS
+        | {Perm.CONTACT_IMPORT, Perm.CONTACT_EXPORT, Perm.CONTACT_MERGE, Perm.TAG_MANAGE}
+        | {Perm.AUDIT_VIEW, Perm.PRODUCT_ISSUES_VIEW, Perm.DATA_QUALITY_RESOLVE}
+    ),
+    Role.SALES: frozenset(_EDITORS),
+    Role.PRESALES: frozenset(_EDITORS),
+    Role.DATA_QUALITY: frozenset(
+        _EDITORS
+        | {Perm.CONTACT_MERGE, Perm.DATA_QUALITY_RESOLVE, Perm.CONTACT_IMPORT, Perm.CONTACT_EXPORT}
+        | {Perm.CONTACT_DELETE}
+    ),
+    Role.GUEST: frozenset({Perm.CONTACT_VIEW, Perm.PRODUCT_ISSUES_VIEW}),
+}
+
+
+class HasRole(Protocol):
+    role: str
+    is_active: bool
+
+
+def role_of(user: HasRole) -> Role:
+    try:
+        return Role(user.role)
+    except ValueError:
+        return Role.GUEST
+
+
+def has_perm(user: HasRole | None, perm: Perm) -> bool:
+    if user is None or not getattr(user, "is_active", False) or not getattr(user, "is_authenticated", True):
+        return False
+    return perm in ROLE_PERMS[role_of(user)]

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.factories import user
+
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+@pytest.fixture
+def admin(db):  # type: ignore[no-untyped-def]
+    return user("admin", username="admin")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is absent (a user's clone has none)")
+    return SHARED_DATA
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Browser tests need Debian's Chromium. CI sets LEADBRIDGE_REQUIRE_BROWSER=1 so a missing
+    # browser fails loudly there instead of skipping.
+    if Path("/usr/bin/chromium").exists() or os.environ.get("LEADBRIDGE_REQUIRE_BROWSER") == "1":
+        return
+    skip = pytest.mark.skip(reason="/usr/bin/chromium is not installed (apt-get install chromium)")
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
