@@ -18,7 +18,7 @@ class UserPreferencesMiddleware:
         if user is not None and user.is_authenticated:
             if user.language:
                 translation.activate(user.language)
-                request.LANGUAGE_CODE = user.language  # type: ignore[attr-defined]
+                request.LANGUAGE_CODE = user.language
             if user.timezone:
                 try:
                     timezone.activate(zoneinfo.ZoneInfo(user.timezone))

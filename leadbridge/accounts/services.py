@@ -14,9 +14,10 @@ from leadbridge.accounts.models import ApiToken, Team, User
 from leadbridge.core import clock
 from leadbridge.core.audit import audit_record
 from leadbridge.core.errors import Conflict, FieldError, NotFound, ValidationFailed, field_error
-from leadbridge.core.roles import Role
+from leadbridge.core.permissions import require
+from leadbridge.core.roles import Perm, Role, has_perm
 
-TOKEN_PREFIX = "lb_"
+TOKEN_PREFIX = "lb_"  # noqa: S105 - a public prefix, not a secret
 
 
 def _hash_token(raw: str) -> str:
@@ -45,6 +46,8 @@ def user_create(
     language: str = "",
     actor: Any = None,
 ) -> User:
+    if actor is not None:  # the CLI (actor None) is trusted; people need user.manage
+        require(actor, Perm.USER_MANAGE)
     errors: list[FieldError] = []
     username = username.strip()
     if not username:
@@ -52,7 +55,9 @@ def user_create(
     elif len(username) > 150:
         errors.append(FieldError("username", "At most 150 characters"))
     if role not in {r.value for r in Role}:
-        errors.append(FieldError("role", f"Unknown role {role!r}; one of: {', '.join(r.value for r in Role)}"))
+        errors.append(
+            FieldError("role", f"Unknown role {role!r}; one of: {', '.join(r.value for r in Role)}")
+        )
     if password:
         try:
             validate_password(password)
@@ -78,7 +83,10 @@ def user_create(
         user.set_unusable_password()
     user.save()
     audit_record(
-        actor=actor, action="user.create", object_type="user", object_id=user.pk,
+        actor=actor,
+        action="user.create",
+        object_type="user",
+        object_id=user.pk,
         after={"username": username, "role": role, "team": team.name if team else None},
     )
     return user
@@ -107,8 +115,13 @@ def token_create(*, user: User, name: str = "", actor: Any = None) -> str:
     """Create a token and return its clear value; only the hash is kept."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, name=name, prefix=raw[:10], token_hash=_hash_token(raw))
-    audit_record(actor=actor or user, action="token.create", object_type="api_token", object_id=token.pk,
-                 after={"user": user.username, "name": name, "prefix": token.prefix})
+    audit_record(
+        actor=actor or user,
+        action="token.create",
+        object_type="api_token",
+        object_id=token.pk,
+        after={"user": user.username, "name": name, "prefix": token.prefix},
+    )
     return raw
 
 
@@ -132,7 +145,10 @@ def token_authenticate(raw: str) -> User | None:
 @transaction.atomic
 def token_revoke(*, token_id: int, actor: Any) -> None:
     token = ApiToken.objects.filter(pk=token_id).first()
-    if token is None:
+    # People revoke their own tokens; only user managers may revoke someone else's.
+    if token is None or (
+        actor is not None and token.user_id != actor.pk and not has_perm(actor, Perm.USER_MANAGE)
+    ):
         raise NotFound("Token not found")
     token.revoked_at = clock.now()
     token.save(update_fields=["revoked_at"])

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from django.db.models import Model, Q, QuerySet
 
@@ -16,7 +16,7 @@ M = TypeVar("M", bound=Model)
 
 
 @dataclass
-class Page(Generic[M]):
+class Page[M: Model]:
     items: list[M]
     next: str | None
 
@@ -37,7 +37,7 @@ def decode_cursor(cursor: str) -> list[Any]:
     return values
 
 
-def keyset_page(qs: QuerySet[M], *, cursor: str | None, limit: int, descending: bool = True) -> Page[M]:
+def keyset_page[M: Model](qs: QuerySet[M], *, cursor: str | None, limit: int, descending: bool = True) -> Page[M]:
     """Page by primary key. `qs` must not be ordered by anything else."""
     if cursor:
         (last_id,) = decode_cursor(cursor)[:1] or [None]

@@ -59,8 +59,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.ADMIN: frozenset(Perm),
     Role.DIRECTOR: frozenset(Perm) - {Perm.USER_MANAGE, Perm.CUSTOM_FIELD_MANAGE},
     Role.MARKETING: frozenset(
-        _EDITORS
-        | {Perm.CONTACT_IMPORT, Perm.CONTACT_EXPORT, Perm.TAG_MANAGE, Perm.PRODUCT_ISSUES_VIEW}
+        _EDITORS | {Perm.CONTACT_IMPORT, Perm.CONTACT_EXPORT, Perm.TAG_MANAGE, Perm.PRODUCT_ISSUES_VIEW}
     ),
     Role.SALES_HEAD: frozenset(
         _EDITORS

@@ -23,7 +23,10 @@ def fields_of(exc: ValidationFailed | Conflict) -> dict[str, str]:
 
 
 def test_create_normalises_email_and_phone_and_writes_timeline_and_audit(admin):
-    c = contact_create(actor=admin, data={"name": "Иван Петров", "email": "  Ivan@Example.COM ", "phone": "8 (916) 123-45-67"})
+    c = contact_create(
+        actor=admin,
+        data={"name": "Иван Петров", "email": "  Ivan@Example.COM ", "phone": "8 (916) 123-45-67"},
+    )
     assert c.email == "ivan@example.com"
     assert c.phone == "+79161234567"
     assert Activity.objects.filter(contact=c, kind="contact_created").count() == 1
@@ -34,7 +37,16 @@ def test_create_normalises_email_and_phone_and_writes_timeline_and_audit(admin):
 
 def test_invalid_values_name_each_field_and_store_nothing(admin):
     with pytest.raises(ValidationFailed) as info:
-        contact_create(actor=admin, data={"name": "x", "email": "not-an-email", "phone": "12", "birthday": "2999-01-01", "country": "Russia"})
+        contact_create(
+            actor=admin,
+            data={
+                "name": "x",
+                "email": "not-an-email",
+                "phone": "12",
+                "birthday": "2999-01-01",
+                "country": "Russia",
+            },
+        )
     errors = fields_of(info.value)
     assert set(errors) == {"email", "phone", "birthday", "country"}
     assert Contact.objects.count() == 0
@@ -53,7 +65,9 @@ def test_empty_contact_is_rejected(admin):
 
 
 def test_duplicate_email_or_phone_is_a_conflict_naming_the_existing_contact(admin):
-    first = contact_create(actor=admin, data={"name": "A", "email": "a@example.com", "phone": "+48 601 234 567"})
+    first = contact_create(
+        actor=admin, data={"name": "A", "email": "a@example.com", "phone": "+48 601 234 567"}
+    )
     with pytest.raises(Conflict) as info:
         contact_create(actor=admin, data={"name": "B", "email": "A@example.com"})
     assert f"#{first.pk}" in info.value.detail
@@ -96,18 +110,31 @@ def test_backward_stage_move_needs_reason_and_is_kept_in_history(admin):
         contact_stage_change(actor=admin, contact_id=c.pk, to_stage="lead")
     assert "reason" in fields_of(info.value)
     contact_stage_change(actor=admin, contact_id=c.pk, to_stage="lead", reason="budget frozen")
-    history = list(StageChange.objects.filter(contact=c).order_by("id").values_list("from_stage", "to_stage", "reason"))
+    history = list(
+        StageChange.objects.filter(contact=c).order_by("id").values_list("from_stage", "to_stage", "reason")
+    )
     assert history[-1] == ("sql", "lead", "budget frozen")
 
 
 def test_custom_fields_are_validated_on_write(admin):
     custom_field_create(actor=admin, key="partner_name", label="Partner", kind="text")
     custom_field_create(actor=admin, key="budget", label="Budget", kind="number")
-    custom_field_create(actor=admin, key="flowers", label="Flowers", kind="multi_choice", choices=["rose", "tulip"])
-    c = contact_create(actor=admin, data={"name": "Olga", "custom": {"partner_name": "Roses Ltd", "budget": "1 500,5", "flowers": "rose;tulip"}})
+    custom_field_create(
+        actor=admin, key="flowers", label="Flowers", kind="multi_choice", choices=["rose", "tulip"]
+    )
+    c = contact_create(
+        actor=admin,
+        data={
+            "name": "Olga",
+            "custom": {"partner_name": "Roses Ltd", "budget": "1 500,5", "flowers": "rose;tulip"},
+        },
+    )
     assert c.custom == {"partner_name": "Roses Ltd", "budget": 1500.5, "flowers": ["rose", "tulip"]}
     with pytest.raises(ValidationFailed) as info:
-        contact_create(actor=admin, data={"name": "Bad", "custom.budget": "lots", "custom.flowers": "cactus", "custom.nope": 1})
+        contact_create(
+            actor=admin,
+            data={"name": "Bad", "custom.budget": "lots", "custom.flowers": "cactus", "custom.nope": 1},
+        )
     assert set(fields_of(info.value)) == {"custom.budget", "custom.flowers", "custom.nope"}
 
 
