@@ -24,6 +24,7 @@ from leadbridge.contacts.models import (
     CustomField,
     DataQualityItem,
     Note,
+    SpecialDate,
     StageChange,
     Tag,
 )
@@ -35,8 +36,22 @@ from leadbridge.core.permissions import require
 from leadbridge.core.roles import Perm
 
 SNAPSHOT_FIELDS = (
-    "name", "first_name", "last_name", "email", "phone", "job_title", "street", "city", "region",
-    "postal_code", "country", "ip_address", "geo_city", "geo_country", "stage", "external_id",
+    "name",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "job_title",
+    "street",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "ip_address",
+    "geo_city",
+    "geo_country",
+    "stage",
+    "external_id",
 )
 
 
@@ -53,7 +68,11 @@ def snapshot(contact: Contact) -> dict[str, Any]:
 
 
 def activity_add(
-    *, contact: Contact | int, kind: str, actor: Any = None, payload: dict[str, Any] | None = None,
+    *,
+    contact: Contact | int,
+    kind: str,
+    actor: Any = None,
+    payload: dict[str, Any] | None = None,
     occurred_at: dt.datetime | None = None,
 ) -> Activity:
     contact_id = contact if isinstance(contact, int) else contact.pk
@@ -103,7 +122,7 @@ def find_duplicates(*, email: str = "", phone: str = "", exclude_id: int | None 
         return []
     ids = set(Contact.objects.alive().filter(cond).values_list("id", flat=True)[:20])
     ids |= set(ContactPoint.objects.filter(point_cond).values_list("contact_id", flat=True)[:20])
-    ids.discard(exclude_id)  # type: ignore[arg-type]
+    ids.discard(exclude_id)
     return list(Contact.objects.alive().filter(pk__in=ids).order_by("id"))
 
 
@@ -125,8 +144,13 @@ def company_for_name(name: str | None, *, actor: Any = None) -> Company | None:
     company = Company.objects.filter(name__iexact=name).order_by("id").first()
     if company is None:
         company = Company.objects.create(name=name, owner_id=getattr(actor, "pk", None))
-        audit_record(actor=actor, action="company.create", object_type="company", object_id=company.pk,
-                     after={"name": name})
+        audit_record(
+            actor=actor,
+            action="company.create",
+            object_type="company",
+            object_id=company.pk,
+            after={"name": name},
+        )
     return company
 
 
@@ -151,13 +175,19 @@ def _raise_if_errors(clean: CleanContact) -> None:
 
 
 def _apply_points(contact: Contact, clean: CleanContact) -> None:
-    rows = [ContactPoint(contact=contact, kind="email", value=v) for v in clean.extra_emails if v != contact.email]
-    rows += [ContactPoint(contact=contact, kind="phone", value=v) for v in clean.extra_phones if v != contact.phone]
+    rows = [
+        ContactPoint(contact=contact, kind="email", value=v) for v in clean.extra_emails if v != contact.email
+    ]
+    rows += [
+        ContactPoint(contact=contact, kind="phone", value=v) for v in clean.extra_phones if v != contact.phone
+    ]
     if rows:
         ContactPoint.objects.bulk_create(rows, ignore_conflicts=True)
 
 
-def _set_tags(contact: Contact, names: list[str], *, actor: Any, replace: bool) -> tuple[list[str], list[str]]:
+def _set_tags(
+    contact: Contact, names: list[str], *, actor: Any, replace: bool
+) -> tuple[list[str], list[str]]:
     tags = tags_for_names(names)
     current = {link.tag_id: link.tag.name for link in contact.tag_links.select_related("tag")}
     wanted = {t.pk: t.name for t in tags}
@@ -172,7 +202,17 @@ def _set_tags(contact: Contact, names: list[str], *, actor: Any, replace: bool) 
             ContactTag.objects.filter(contact=contact, tag_id__in=gone).delete()
             removed = [current[t] for t in gone]
     if added or removed:
-        activity_add(contact=contact, kind="tags_changed", actor=actor, payload={"added": added, "removed": removed})
+        activity_add(
+            contact=contact, kind="tags_changed", actor=actor, payload={"added": added, "removed": removed}
+        )
+        audit_record(
+            actor=actor,
+            action="contact.tags",
+            object_type="contact",
+            object_id=contact.pk,
+            before={"removed": removed},
+            after={"added": added},
+        )
     return added, removed
 
 
@@ -195,14 +235,20 @@ def contact_create(
         if dupes:
             raise Conflict(
                 f"Likely duplicate of contact #{dupes[0].pk} ({dupes[0].display_name})",
-                [FieldError("email" if values.get("email") and dupes[0].email == values.get("email") else "phone",
-                            f"Already used by contact #{dupes[0].pk}")],
+                [
+                    FieldError(
+                        "email" if values.get("email") and dupes[0].email == values.get("email") else "phone",
+                        f"Already used by contact #{dupes[0].pk}",
+                    )
+                ],
             )
     ext = values.get("external_id")
     if ext and Contact.objects.filter(external_id=ext).exists():
         raise Conflict(f"External id {ext!r} is already used", [FieldError("external_id", "Already used")])
-    owner = resolve_owner(clean.owner_username) if clean.owner_username else (
-        actor if actor is not None and getattr(actor, "role", "") in {"sales", "presales"} else None
+    owner = (
+        resolve_owner(clean.owner_username)
+        if clean.owner_username
+        else (actor if actor is not None and getattr(actor, "role", "") in {"sales", "presales"} else None)
     )
     now = clock.now()
     contact = Contact(
@@ -221,10 +267,24 @@ def contact_create(
     _apply_points(contact, clean)
     if clean.tags:
         _set_tags(contact, clean.tags, actor=actor, replace=False)
-    StageChange.objects.create(contact=contact, from_stage="", to_stage=contact.stage, actor_id=getattr(actor, "pk", None),
-                               reason=f"created ({source})", occurred_at=now)
-    activity_add(contact=contact, kind="contact_created", actor=actor, payload={"source": source}, occurred_at=now)
-    audit_record(actor=actor, action="contact.create", object_type="contact", object_id=contact.pk, after=snapshot(contact))
+    StageChange.objects.create(
+        contact=contact,
+        from_stage="",
+        to_stage=contact.stage,
+        actor_id=getattr(actor, "pk", None),
+        reason=f"created ({source})",
+        occurred_at=now,
+    )
+    activity_add(
+        contact=contact, kind="contact_created", actor=actor, payload={"source": source}, occurred_at=now
+    )
+    audit_record(
+        actor=actor,
+        action="contact.create",
+        object_type="contact",
+        object_id=contact.pk,
+        after=snapshot(contact),
+    )
     return contact
 
 
@@ -256,10 +316,19 @@ def contact_update(
     before = snapshot(contact)
     new_stage = clean.values.pop("stage", None)
     for key, value in clean.values.items():
-        if key == "external_id":
-            if value and Contact.objects.filter(external_id=value).exclude(pk=contact.pk).exists():
-                raise Conflict(f"External id {value!r} is already used", [FieldError("external_id", "Already used")])
-        setattr(contact, key, value if value is not None or key in {"external_id", "ip_address", "birthday"} else "")
+        if (
+            key == "external_id"
+            and value
+            and Contact.objects.filter(external_id=value).exclude(pk=contact.pk).exists()
+        ):
+            raise Conflict(
+                f"External id {value!r} is already used", [FieldError("external_id", "Already used")]
+            )
+        setattr(
+            contact,
+            key,
+            value if value is not None or key in {"external_id", "ip_address", "birthday"} else "",
+        )
     if clean.custom:
         merged = dict(contact.custom or {})
         for key, value in clean.custom.items():
@@ -281,10 +350,20 @@ def contact_update(
     after = snapshot(contact)
     changed_before, changed_after = diff(before, after)
     if changed_after:
-        activity_add(contact=contact, kind="contact_updated", actor=actor,
-                     payload={"before": changed_before, "after": changed_after})
-        audit_record(actor=actor, action="contact.update", object_type="contact", object_id=contact.pk,
-                     before=changed_before, after=changed_after)
+        activity_add(
+            contact=contact,
+            kind="contact_updated",
+            actor=actor,
+            payload={"before": changed_before, "after": changed_after},
+        )
+        audit_record(
+            actor=actor,
+            action="contact.update",
+            object_type="contact",
+            object_id=contact.pk,
+            before=changed_before,
+            after=changed_after,
+        )
     if new_stage and new_stage != contact.stage:
         contact_stage_change(actor=actor, contact_id=contact.pk, to_stage=new_stage, reason=reason)
         contact.refresh_from_db()
@@ -313,7 +392,9 @@ def contact_stage_change(*, actor: Any, contact_id: int, to_stage: str, reason: 
         return contact
     from_stage = contact.stage
     in_funnel = {"subscriber", "lead", "mql", "sql", "opportunity", "customer"}
-    backwards = from_stage in in_funnel and to_stage in in_funnel and STAGE_ORDER[to_stage] < STAGE_ORDER[from_stage]
+    backwards = (
+        from_stage in in_funnel and to_stage in in_funnel and STAGE_ORDER[to_stage] < STAGE_ORDER[from_stage]
+    )
     if (backwards or to_stage in {"disqualified", "recycled"}) and not reason:
         raise field_error("reason", "Say why the stage moves back (or the lead is disqualified/recycled)")
     now = clock.now()
@@ -321,17 +402,36 @@ def contact_stage_change(*, actor: Any, contact_id: int, to_stage: str, reason: 
     contact.version += 1
     contact.updated_at = now
     contact.save(update_fields=["stage", "version", "updated_at"])
-    StageChange.objects.create(contact=contact, from_stage=from_stage, to_stage=to_stage,
-                               actor_id=getattr(actor, "pk", None), reason=reason, occurred_at=now)
-    activity_add(contact=contact, kind="stage_changed", actor=actor,
-                 payload={"from": from_stage, "to": to_stage, "reason": reason}, occurred_at=now)
-    audit_record(actor=actor, action="contact.stage", object_type="contact", object_id=contact.pk,
-                 before={"stage": from_stage}, after={"stage": to_stage, "reason": reason})
+    StageChange.objects.create(
+        contact=contact,
+        from_stage=from_stage,
+        to_stage=to_stage,
+        actor_id=getattr(actor, "pk", None),
+        reason=reason,
+        occurred_at=now,
+    )
+    activity_add(
+        contact=contact,
+        kind="stage_changed",
+        actor=actor,
+        payload={"from": from_stage, "to": to_stage, "reason": reason},
+        occurred_at=now,
+    )
+    audit_record(
+        actor=actor,
+        action="contact.stage",
+        object_type="contact",
+        object_id=contact.pk,
+        before={"stage": from_stage},
+        after={"stage": to_stage, "reason": reason},
+    )
     return contact
 
 
 @transaction.atomic
-def contact_tags_change(*, actor: Any, contact_id: int, add: Iterable[str] = (), remove: Iterable[str] = ()) -> Contact:
+def contact_tags_change(
+    *, actor: Any, contact_id: int, add: Iterable[str] = (), remove: Iterable[str] = ()
+) -> Contact:
     if actor is not None:
         require(actor, Perm.CONTACT_EDIT)
     qs = Contact.objects.alive()
@@ -356,14 +456,74 @@ def contact_tags_change(*, actor: Any, contact_id: int, add: Iterable[str] = (),
         names = list(links.values_list("tag__name", flat=True))
         if names:
             ContactTag.objects.filter(pk__in=list(links.values_list("pk", flat=True))).delete()
-            activity_add(contact=contact, kind="tags_changed", actor=actor, payload={"added": [], "removed": names})
+            activity_add(
+                contact=contact, kind="tags_changed", actor=actor, payload={"added": [], "removed": names}
+            )
+            audit_record(
+                actor=actor,
+                action="contact.tags",
+                object_type="contact",
+                object_id=contact.pk,
+                before={"removed": names},
+                after={"added": []},
+            )
     return contact
 
 
 @transaction.atomic
-def contact_consent_set(*, actor: Any, contact_id: int, channel: str, status: str, source: str = "") -> Consent:
+def special_date_add(*, actor: Any, contact_id: int, label: str, date: Any) -> SpecialDate:
+    """Remember a date about a contact (anniversary, contract renewal, ...)."""
+    from leadbridge.contacts.validation import parse_date
+
+    if actor is not None:
+        require(actor, Perm.CONTACT_EDIT)
+    qs = Contact.objects.alive()
+    if actor is not None:
+        qs = qs.visible_to(actor)
+    contact = qs.filter(pk=contact_id).first()
+    if contact is None:
+        raise NotFound("Contact not found")
+    errors: list[FieldError] = []
+    try:
+        label = clean_text(label, max_length=80)
+        if not label:
+            errors.append(FieldError("label", "Name the date (e.g. 'Wedding anniversary')"))
+    except Invalid as exc:
+        errors.append(FieldError("label", str(exc)))
+    try:
+        parsed = parse_date(date)
+        if parsed is None:
+            errors.append(FieldError("date", "A date is required"))
+    except Invalid as exc:
+        errors.append(FieldError("date", str(exc)))
+    if errors:
+        raise ValidationFailed(errors)
+    assert parsed is not None
+    row = SpecialDate.objects.create(contact=contact, label=label, date=parsed)
+    activity_add(
+        contact=contact,
+        kind="special_date_added",
+        actor=actor,
+        payload={"label": label, "date": parsed.isoformat()},
+    )
+    audit_record(
+        actor=actor,
+        action="contact.special_date",
+        object_type="contact",
+        object_id=contact.pk,
+        after={"label": label, "date": parsed.isoformat()},
+    )
+    return row
+
+
+@transaction.atomic
+def contact_consent_set(
+    *, actor: Any, contact_id: int, channel: str, status: str, source: str = ""
+) -> Consent:
     if channel not in ConsentChannel.values:
-        raise field_error("channel", f"Unknown channel {channel!r}; one of: {', '.join(ConsentChannel.values)}")
+        raise field_error(
+            "channel", f"Unknown channel {channel!r}; one of: {', '.join(ConsentChannel.values)}"
+        )
     if status not in ConsentStatus.values:
         raise field_error("status", f"Unknown status {status!r}; one of: {', '.join(ConsentStatus.values)}")
     contact = Contact.objects.alive().filter(pk=contact_id).first()
@@ -376,10 +536,20 @@ def contact_consent_set(*, actor: Any, contact_id: int, channel: str, status: st
     consent.changed_at = clock.now()
     consent.save()
     if before != status:
-        activity_add(contact=contact, kind="consent_changed", actor=actor,
-                     payload={"channel": channel, "from": before, "to": status, "source": source})
-        audit_record(actor=actor, action="contact.consent", object_type="contact", object_id=contact.pk,
-                     before={channel: before}, after={channel: status})
+        activity_add(
+            contact=contact,
+            kind="consent_changed",
+            actor=actor,
+            payload={"channel": channel, "from": before, "to": status, "source": source},
+        )
+        audit_record(
+            actor=actor,
+            action="contact.consent",
+            object_type="contact",
+            object_id=contact.pk,
+            before={channel: before},
+            after={channel: status},
+        )
     return consent
 
 
@@ -393,7 +563,17 @@ def contact_erase(*, actor: Any, contact_id: int, reason: str) -> Contact:
     if contact is None:
         raise NotFound("Contact not found")
     before = snapshot(contact)
-    for f in ("name", "first_name", "last_name", "email", "phone", "street", "postal_code", "geo_city", "job_title"):
+    for f in (
+        "name",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "street",
+        "postal_code",
+        "geo_city",
+        "job_title",
+    ):
         setattr(contact, f, "")
     contact.ip_address = None
     contact.birthday = None
@@ -405,8 +585,14 @@ def contact_erase(*, actor: Any, contact_id: int, reason: str) -> Contact:
     contact.points.all().delete()
     contact.special_dates.all().delete()
     activity_add(contact=contact, kind="contact_erased", actor=actor, payload={"reason": reason})
-    audit_record(actor=actor, action="contact.erase", object_type="contact", object_id=contact.pk,
-                 before={"fields": sorted(k for k, v in before.items() if v)}, after={"reason": reason})
+    audit_record(
+        actor=actor,
+        action="contact.erase",
+        object_type="contact",
+        object_id=contact.pk,
+        before={"fields": sorted(k for k, v in before.items() if v)},
+        after={"reason": reason},
+    )
     return contact
 
 
@@ -438,18 +624,33 @@ def note_add(
         errors.append(FieldError("product", str(exc)))
     if errors:
         raise ValidationFailed(errors)
-    note = Note.objects.create(contact=contact, author_id=getattr(actor, "pk", None), body=body,
-                               is_product_issue=bool(is_product_issue), product=product)
-    activity_add(contact=contact, kind="note_added", actor=actor,
-                 payload={"note_id": note.pk, "product_issue": note.is_product_issue, "excerpt": body[:200]})
-    audit_record(actor=actor, action="note.create", object_type="note", object_id=note.pk,
-                 after={"contact_id": contact.pk, "product_issue": note.is_product_issue})
+    note = Note.objects.create(
+        contact=contact,
+        author_id=getattr(actor, "pk", None),
+        body=body,
+        is_product_issue=bool(is_product_issue),
+        product=product,
+    )
+    activity_add(
+        contact=contact,
+        kind="note_added",
+        actor=actor,
+        payload={"note_id": note.pk, "product_issue": note.is_product_issue, "excerpt": body[:200]},
+    )
+    audit_record(
+        actor=actor,
+        action="note.create",
+        object_type="note",
+        object_id=note.pk,
+        after={"contact_id": contact.pk, "product_issue": note.is_product_issue},
+    )
     return note
 
 
 @transaction.atomic
 def note_resolve_issue(*, actor: Any, note_id: int) -> Note:
     require(actor, Perm.PRODUCT_ISSUES_VIEW)
+    require(actor, Perm.NOTE_ADD)  # guests may read the list but are read-only
     note = Note.objects.filter(pk=note_id, is_product_issue=True).first()
     if note is None:
         raise NotFound("Product issue not found")
@@ -486,8 +687,13 @@ def tag_delete(*, actor: Any, tag_id: int) -> None:
     if tag is None:
         raise NotFound("Tag not found")
     count = tag.contact_links.count()
-    audit_record(actor=actor, action="tag.delete", object_type="tag", object_id=tag.pk,
-                 before={"name": tag.name, "contacts": count})
+    audit_record(
+        actor=actor,
+        action="tag.delete",
+        object_type="tag",
+        object_id=tag.pk,
+        before={"name": tag.name, "contacts": count},
+    )
     tag.delete()
 
 
@@ -496,16 +702,26 @@ CUSTOM_KEY_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 @transaction.atomic
 def custom_field_create(
-    *, actor: Any, key: str, label: str, kind: str, entity: str = "contact",
-    choices: list[str] | None = None, required: bool = False,
+    *,
+    actor: Any,
+    key: str,
+    label: str,
+    kind: str,
+    entity: str = "contact",
+    choices: list[str] | None = None,
+    required: bool = False,
 ) -> CustomField:
     require(actor, Perm.CUSTOM_FIELD_MANAGE)
     errors: list[FieldError] = []
     key = (key or "").strip().lower()
     if not key or not set(key) <= CUSTOM_KEY_CHARS or not key[0].isalpha() or len(key) > 64:
-        errors.append(FieldError("key", "Use 1-64 lower-case latin letters, digits and _; start with a letter"))
+        errors.append(
+            FieldError("key", "Use 1-64 lower-case latin letters, digits and _; start with a letter")
+        )
     if kind not in CustomField.Kind.values:
-        errors.append(FieldError("kind", f"Unknown type {kind!r}; one of: {', '.join(CustomField.Kind.values)}"))
+        errors.append(
+            FieldError("kind", f"Unknown type {kind!r}; one of: {', '.join(CustomField.Kind.values)}")
+        )
     if entity not in CustomField.Entity.values:
         errors.append(FieldError("entity", "Must be contact or company"))
     try:
@@ -528,10 +744,22 @@ def custom_field_create(
         raise ValidationFailed(errors)
     if CustomField.objects.filter(entity=entity, key=key).exists():
         raise Conflict(f"Custom field {key!r} exists", [FieldError("key", "Already exists")])
-    fdef = CustomField.objects.create(key=key, label=label, kind=kind, entity=entity, choices=clean_choices,
-                                      required=required, position=CustomField.objects.filter(entity=entity).count())
-    audit_record(actor=actor, action="custom_field.create", object_type="custom_field", object_id=fdef.pk,
-                 after={"key": key, "kind": kind, "entity": entity, "choices": clean_choices, "required": required})
+    fdef = CustomField.objects.create(
+        key=key,
+        label=label,
+        kind=kind,
+        entity=entity,
+        choices=clean_choices,
+        required=required,
+        position=CustomField.objects.filter(entity=entity).count(),
+    )
+    audit_record(
+        actor=actor,
+        action="custom_field.create",
+        object_type="custom_field",
+        object_id=fdef.pk,
+        after={"key": key, "kind": kind, "entity": entity, "choices": clean_choices, "required": required},
+    )
     return fdef
 
 
@@ -542,8 +770,13 @@ def custom_field_delete(*, actor: Any, field_id: int) -> None:
     fdef = CustomField.objects.filter(pk=field_id).first()
     if fdef is None:
         raise NotFound("Custom field not found")
-    audit_record(actor=actor, action="custom_field.delete", object_type="custom_field", object_id=fdef.pk,
-                 before={"key": fdef.key, "kind": fdef.kind})
+    audit_record(
+        actor=actor,
+        action="custom_field.delete",
+        object_type="custom_field",
+        object_id=fdef.pk,
+        before={"key": fdef.key, "kind": fdef.kind},
+    )
     fdef.delete()
 
 
@@ -573,8 +806,10 @@ def _clean_company(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
                 errors.append(FieldError(key, "Unknown field"))
         except Invalid as exc:
             errors.append(FieldError(key, str(exc)))
-    if "domain" in values and values["domain"]:
-        values["domain"] = values["domain"].lower().removeprefix("https://").removeprefix("http://").strip("/")
+    if values.get("domain"):
+        values["domain"] = (
+            values["domain"].lower().removeprefix("https://").removeprefix("http://").strip("/")
+        )
     if not partial and not values.get("name"):
         errors.append(FieldError("name", "A company needs a name"))
     if partial and "name" in values and not values["name"]:
@@ -589,7 +824,9 @@ def company_create(*, actor: Any, data: Mapping[str, Any]) -> Company:
     require(actor, Perm.CONTACT_EDIT)
     values = _clean_company(data, partial=False)
     company = Company.objects.create(**values, owner_id=getattr(actor, "pk", None))
-    audit_record(actor=actor, action="company.create", object_type="company", object_id=company.pk, after=values)
+    audit_record(
+        actor=actor, action="company.create", object_type="company", object_id=company.pk, after=values
+    )
     return company
 
 
@@ -607,7 +844,14 @@ def company_update(*, actor: Any, company_id: int, data: Mapping[str, Any]) -> C
     company.save()
     b, a = diff(before, values)
     if a:
-        audit_record(actor=actor, action="company.update", object_type="company", object_id=company.pk, before=b, after=a)
+        audit_record(
+            actor=actor,
+            action="company.update",
+            object_type="company",
+            object_id=company.pk,
+            before=b,
+            after=a,
+        )
     return company
 
 
@@ -625,7 +869,11 @@ def _jsonable(raw: Any) -> Any:
 
 
 def dq_item_record(
-    *, source: str, reason: str, raw: Any, errors: list[FieldError] | list[dict[str, str]],
+    *,
+    source: str,
+    reason: str,
+    raw: Any,
+    errors: list[FieldError] | list[dict[str, str]],
     contact_id: int | None = None,
 ) -> DataQualityItem:
     """Keep input that failed checks, with why. Called by capture and import; never raises on content."""
@@ -683,6 +931,11 @@ def dq_item_resolve(
     item.resolved_by = actor
     item.resolved_at = clock.now()
     item.save()
-    audit_record(actor=actor, action=f"data_quality.{action}", object_type="data_quality_item", object_id=item.pk,
-                 after={"status": item.status, "contact_id": item.contact_id, "note": note[:200]})
+    audit_record(
+        actor=actor,
+        action=f"data_quality.{action}",
+        object_type="data_quality_item",
+        object_id=item.pk,
+        after={"status": item.status, "contact_id": item.contact_id, "note": note[:200]},
+    )
     return item

@@ -124,3 +124,16 @@ def test_simple_filter_reports_bad_terms(admin):
         contact_list(user=admin, q="nosuchfield=1")
     with pytest.raises(ValidationFailed):
         contact_list(user=admin, q='name="unbalanced')
+
+
+def test_special_dates_are_validated_and_on_the_timeline(admin):
+    from leadbridge.contacts.models import Activity
+    from leadbridge.contacts.services import special_date_add
+
+    c = contact_create(actor=admin, data={"name": "Anna"})
+    with pytest.raises(ValidationFailed) as info:
+        special_date_add(actor=admin, contact_id=c.pk, label="", date="31.02.2026")
+    assert {e.field for e in info.value.errors} == {"label", "date"}
+    special_date_add(actor=admin, contact_id=c.pk, label="Годовщина свадьбы", date="14.02.2015")
+    assert c.special_dates.get().date.isoformat() == "2015-02-14"
+    assert Activity.objects.filter(contact=c, kind="special_date_added").exists()
