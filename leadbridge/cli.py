@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -79,43 +81,137 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from django.contrib.auth.hashers import make_password
     from django.core.management import call_command
+    from django.db import transaction
+
+    from leadbridge.accounts.models import User
+    from leadbridge.accounts.services import team_get_or_create, user_create
+    from leadbridge.contacts.demo import DEMO_PASSWORD, DEMO_USERS, demo_loaded, load_demo
+    from leadbridge.contacts.setup import ensure_defaults
+    from leadbridge.core.roles import ROLE_LABELS, role_of
 
     call_command("migrate", interactive=False, verbosity=0)
-    from leadbridge.contacts.demo import load_demo
-
-    summary = load_demo(contacts=args.contacts)
+    ensure_defaults()
+    # The demo's users are created here, through the accounts services: the contacts layer,
+    # where the demo data lives, may not import accounts (ARCHITECTURE.md layers).
+    lines: list[str] = []
+    users: list[dict[str, Any]] = []
+    with transaction.atomic():
+        password_hash = ""
+        was_loaded = demo_loaded()
+        for spec in DEMO_USERS:
+            user = User.objects.filter(username__iexact=spec.username).first()
+            note = "  (an existing account: its own password)" if user and not was_loaded else ""
+            if user is None:
+                team = team_get_or_create(name=spec.team) if spec.team else None
+                user = user_create(
+                    username=spec.username,
+                    role=spec.role,
+                    email=spec.email,
+                    first_name=spec.first_name,
+                    last_name=spec.last_name,
+                    team=team,
+                    language=spec.language,
+                )
+                # One hash for all nine: hashing is deliberately slow (~1 s each).
+                password_hash = password_hash or make_password(DEMO_PASSWORD)
+                user.password = password_hash
+                user.save(update_fields=["password"])
+            team_name = f", {user.team.name}" if user.team else ""
+            label = f"{ROLE_LABELS[role_of(user)]} ({user.get_full_name()}{team_name})"
+            lines.append(f"  {user.username:<12}{label}{note}")
+            users.append({"username": user.username, "role": user.role, "own_password": bool(note)})
+        summary = load_demo(contacts=args.contacts)
+    lines[:0] = [
+        *summary["lines"],
+        f"Start the app with `leadbridge serve` (`make demo` does) and open {args.url}",
+        f"Log in with the password {DEMO_PASSWORD!r} as one of:",
+    ]
+    summary.update(lines=lines, url=args.url, password=DEMO_PASSWORD, users=users)
     if args.format == "json":
         _print_json(summary)
     else:
-        for line in summary.get("lines", []):
-            print(line)
+        print("\n".join(lines))
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    import subprocess
+def _die_with_parent() -> None:
+    """In a child: get SIGTERM when `leadbridge serve` dies, even by SIGKILL (Linux only)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
 
-    worker: subprocess.Popen[bytes] | None = None
-    if not args.no_worker:
-        # Dev convenience: one worker beside the web server, so background work just happens.
-        worker = subprocess.Popen([sys.executable, "-m", "leadbridge.cli", "worker"])  # noqa: S603
-    cmd = [
-        sys.executable, "-m", "gunicorn", "config.wsgi:application",
-        "--bind", f"{args.host}:{args.port}",
-        "--workers", str(args.workers), "--threads", str(args.threads),
-        "--access-logfile", "-" if args.access_log else "/dev/null",
-        "--graceful-timeout", "5",
-    ]
-    print(f"LeadBridge on http://{args.host}:{args.port}/", flush=True)
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _spawn(cmd: list[str]) -> subprocess.Popen[bytes]:
+    # Own session: a terminal's Ctrl-C reaches `serve` only, which then stops each child once.
+    return subprocess.Popen(cmd, start_new_session=True, preexec_fn=_die_with_parent)  # noqa: S603
+
+
+def _stop_children(procs: list[subprocess.Popen[bytes]], *, timeout: float) -> None:
+    """SIGTERM to all at once (graceful for gunicorn and the worker), SIGKILL after `timeout` s."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    from pathlib import Path
+
+    from django.conf import settings
+    from gunicorn.config import Config
+
+    # Whitenoise warns on every start when STATIC_ROOT is absent; static files come from the apps.
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+    bind = f"{args.host}:{args.port}"
+    cmd = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", bind]
+    cmd += ["--workers", str(args.workers), "--threads", str(args.threads)]
+    cmd += ["--access-logfile", "-" if args.access_log else "/dev/null", "--graceful-timeout", "5"]
+    if "control_socket_disable" in Config().settings:
+        # One fixed control socket in $HOME would make two instances on one machine collide.
+        cmd.append("--no-control-socket")
+
+    # SIGINT/SIGTERM stop both children and wait for them: no orphan survives a stop.
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        received.append(signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    children: list[subprocess.Popen[bytes]] = []
     try:
-        return subprocess.call(cmd)  # noqa: S603
-    except KeyboardInterrupt:
-        return 0
+        if not args.no_worker:
+            # Dev convenience: one worker beside the web server, so background work just happens.
+            children.append(_spawn([sys.executable, "-m", "leadbridge.cli", "worker"]))
+        web = _spawn(cmd)
+        children.append(web)
+        print(f"LeadBridge on http://{args.host}:{args.port}/", flush=True)
+        worker_reported = False
+        while not received and web.poll() is None:
+            if not worker_reported and len(children) == 2 and children[0].poll() is not None:
+                code = children[0].returncode
+                sys.stderr.write(f"leadbridge: the background worker exited with code {code}\n")
+                worker_reported = True
+            time.sleep(0.2)
     finally:
-        if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=10)
+        _stop_children(children, timeout=15)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received or web.returncode == 0:
+        return 0
+    sys.stderr.write(f"leadbridge: the web server exited with code {web.returncode}\n")
+    return web.returncode
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -123,8 +219,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     options: dict[str, Any] = {"queue_name": "*", "interval": args.interval, "reload": False}
     if args.once:
-        options["batch"] = True
-    call_command("db_worker", **options)
+        # Everything due now, then exit: no random start-up delay (it only spreads out many
+        # long-running workers), and the caller's signal handlers come back afterwards.
+        options.update(batch=True, startup_delay=False)
+    import signal
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        call_command("db_worker", **options)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     return 0
 
 
@@ -133,18 +238,36 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     mapping = parse_pairs(args.map or [], option="--map")
     defaults = parse_pairs(args.set or [], option="--set")
-    summary = import_file(
-        kind=args.kind, path=args.file, mapping=mapping, defaults=defaults, dry_run=args.dry_run, actor=None
-    )
+    try:
+        summary = import_file(
+            kind=args.kind,
+            path=args.file,
+            mapping=mapping,
+            defaults=defaults,
+            dry_run=args.dry_run,
+            actor=None,
+        )
+    except (FileNotFoundError, IsADirectoryError):
+        raise CliError(f"file not found: {args.file}") from None
+    except OSError as exc:
+        raise CliError(f"cannot read {args.file}: {exc.strerror or exc}") from None
     if args.format == "json":
         _print_json(summary)
-    else:
-        print(
-            f"created {summary['created']}, updated {summary['updated']}, skipped {summary['skipped']}, "
-            f"errors {len(summary['errors'])}" + (" (dry run: nothing saved)" if args.dry_run else "")
-        )
-        for err in summary["errors"][:50]:
-            print(f"  row {err['row']}: {err['field']}: {err['message']}")
+        return 0
+    print(
+        f"{summary['rows']} rows: created {summary['created']}, updated {summary['updated']}, "
+        f"unchanged {summary['unchanged']}, skipped {summary['skipped']}"
+        + (" (dry run: nothing saved)" if args.dry_run else "")
+    )
+    if summary["ignored_columns"]:
+        print("ignored columns: " + ", ".join(summary["ignored_columns"]))
+    for kind, names in summary["created_refs"].items():
+        print(f"new {kind}: " + ", ".join(names))
+    for err in summary["errors"][:50]:
+        print(f"  row {err['row']}: {err['field']}: {err['message']}")
+    more = len(summary["errors"]) - 50 + summary.get("errors_omitted", 0)
+    if more > 0:
+        print(f"  ... and {more} more errors (use --format json for all of them)")
     return 0
 
 
@@ -205,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="load a realistic demo data set (idempotent)")
     p.add_argument("--contacts", type=int, default=2000)
+    p.add_argument("--url", default="http://127.0.0.1:8000/", help="where the app will be served")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_demo)
 

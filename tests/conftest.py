@@ -10,6 +10,12 @@ from tests.factories import user
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):  # type: ignore[no-untyped-def]
+    # Real hashing costs ~0.3 s per user on this machine; what we test is who may log in, not PBKDF2.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def admin(db):  # type: ignore[no-untyped-def]
     return user("admin", username="admin")

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator
 from django.db import transaction
 
 from leadbridge.accounts.models import ApiToken, Team, User
@@ -63,6 +64,15 @@ def user_create(
             validate_password(password)
         except DjangoValidationError as exc:
             errors.append(FieldError("password", " ".join(exc.messages)))
+    email = (email or "").strip()
+    if email:
+        try:
+            EmailValidator()(email)
+        except DjangoValidationError:
+            errors.append(FieldError("email", "Not a valid email address"))
+    for name, value in (("first_name", first_name), ("last_name", last_name)):
+        if len(value or "") > 150:
+            errors.append(FieldError(name, "At most 150 characters"))
     if errors:
         raise ValidationFailed(errors)
     if User.objects.filter(username__iexact=username).exists():
@@ -70,7 +80,7 @@ def user_create(
     user = User(
         username=username,
         role=role,
-        email=email.strip(),
+        email=email,
         first_name=first_name,
         last_name=last_name,
         team=team,
@@ -113,6 +123,9 @@ def user_update_preferences(*, user: User, language: str | None = None, timezone
 @transaction.atomic
 def token_create(*, user: User, name: str = "", actor: Any = None) -> str:
     """Create a token and return its clear value; only the hash is kept."""
+    name = (name or "").strip()
+    if len(name) > 120:
+        raise field_error("name", f"At most 120 characters (got {len(name)})")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, name=name, prefix=raw[:10], token_hash=_hash_token(raw))
     audit_record(

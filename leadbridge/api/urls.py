@@ -1,3 +1,65 @@
-from ninja import NinjaAPI
+"""The REST API v1: one router per resource, token auth, one JSON error shape."""
 
-api = NinjaAPI(title="LeadBridge API", version="1", urls_namespace="api")
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import URLPattern, URLResolver
+from ninja import NinjaAPI, Router
+
+from leadbridge.api import companies, contacts, custom_fields, merges, notes, quality, tags
+from leadbridge.api.auth import TokenAuth
+from leadbridge.api.errors import MEANING, install
+from leadbridge.api.parsing import StrictJSONParser, json_not_allowed, limit_body_size
+from leadbridge.core.errors import NotFound
+
+_DESCRIPTION = (
+    "LeadBridge REST API. Authenticate with `Authorization: Bearer <token>` "
+    "(`leadbridge token create --username U`).\n\n"
+    'Errors are JSON: `{"detail": "...", "errors": [{"field": "body.email", "message": "..."}]}`; '
+    "a field path starts with where the value came from (`body`, `query`, `path`, `header`).\n\n"
+    + "\n".join(f"- {code}: {text}" for code, text in sorted(MEANING.items()))
+    + '\n\nLists are cursor-paginated: `{"items": [...], "next": "cursor-or-null"}`; '
+    "pass `next` back as `cursor` (`limit` 1-200, default 50)."
+)
+
+
+class LeadBridgeAPI(NinjaAPI):
+    @property
+    def urls(self) -> tuple[list[URLPattern | URLResolver], str, str]:
+        patterns, app_name, namespace = super().urls
+        return [json_not_allowed(p) for p in patterns], app_name, namespace
+
+
+api = LeadBridgeAPI(
+    title="LeadBridge API",
+    version="1",
+    description=_DESCRIPTION,
+    urls_namespace="api",
+    auth=TokenAuth(),
+    parser=StrictJSONParser(),
+)
+install(api)
+api.add_decorator(limit_body_size, mode="view")
+
+api.add_router("/contacts", contacts.router)
+api.add_router("/companies", companies.router)
+api.add_router("/tags", tags.router)
+api.add_router("/custom-fields", custom_fields.router)
+api.add_router("", notes.router)
+api.add_router("/quality", quality.router)
+api.add_router("/merges", merges.router)
+
+# Last: unknown paths under /api/v1/ answer a JSON 404 instead of the HTML page.
+_fallback = Router()
+
+
+@_fallback.api_operation(
+    ["GET", "POST", "PUT", "PATCH", "DELETE"], "/{path:path}", auth=None, include_in_schema=False
+)
+def unknown_path(request: HttpRequest, path: str) -> Any:
+    raise NotFound(f"No API endpoint at /api/v1/{path}")
+
+
+api.add_router("", _fallback)

@@ -40,8 +40,20 @@ TEXT_FIELDS: dict[str, int] = {
 WRITABLE_FIELDS = frozenset(
     {
         *TEXT_FIELDS,
-        "email", "phone", "emails", "phones", "country", "geo_country", "ip_address", "birthday",
-        "stage", "external_id", "custom", "tags", "company", "owner",
+        "email",
+        "phone",
+        "emails",
+        "phones",
+        "country",
+        "geo_country",
+        "ip_address",
+        "birthday",
+        "stage",
+        "external_id",
+        "custom",
+        "tags",
+        "company",
+        "owner",
     }
 )
 
@@ -82,10 +94,9 @@ def clean_contact_input(
     """Validate and normalise. Unknown keys are errors (typos must not vanish silently)."""
     out = CleanContact()
     errors = out.errors
-    today = clock.today()
     for key, raw in data.items():
         if key.startswith("custom."):
-            out_key = key[len("custom."):]
+            out_key = key[len("custom.") :]
             _clean_custom(out, defs, out_key, raw)
             continue
         if key not in WRITABLE_FIELDS:
@@ -110,13 +121,15 @@ def clean_contact_input(
         elif key == "ip_address":
             out.values[key] = collect(errors, key, normalize_ip, raw)
         elif key == "birthday":
-            out.values[key] = collect(errors, key, parse_birthday, raw, today=today)
+            out.values[key] = collect(errors, key, parse_birthday, raw, today=clock.today())
         elif key == "stage":
             stage = collect(errors, key, clean_text, raw, max_length=16)
             if stage:
                 stage = stage.lower()
                 if stage not in STAGE_ORDER:
-                    errors.append(FieldError(key, f"Unknown stage {stage!r}; one of: {', '.join(STAGE_ORDER)}"))
+                    errors.append(
+                        FieldError(key, f"Unknown stage {stage!r}; one of: {', '.join(STAGE_ORDER)}")
+                    )
                 else:
                     out.values["stage"] = stage
         elif key == "external_id":
@@ -142,13 +155,23 @@ def clean_contact_input(
         elif key == "owner":
             out.owner_username = collect(errors, key, clean_text, raw, max_length=150)
     if not partial:
-        for fdef in defs.values():
-            if fdef.required and out.custom.get(fdef.key) in (None, "", []):
-                errors.append(FieldError(f"custom.{fdef.key}", "This field is required"))
-        identity = (out.values.get(k) for k in ("name", "first_name", "last_name", "email", "phone"))
-        if not any(identity) and not out.extra_emails and not out.extra_phones and not errors:
-            errors.append(FieldError("name", "Give at least a name, an email or a phone"))
+        check_complete(out, defs)
     return out
+
+
+def check_complete(out: CleanContact, defs: Mapping[str, CustomField]) -> None:
+    """The rules for a whole new contact (required custom fields, something to identify it).
+
+    `clean_contact_input(partial=False)` applies them; the importer calls this directly once
+    it knows a row creates a contact rather than updating one.
+    """
+    errors = out.errors
+    for fdef in defs.values():
+        if fdef.required and out.custom.get(fdef.key) in (None, "", []):
+            errors.append(FieldError(f"custom.{fdef.key}", "This field is required"))
+    identity = (out.values.get(k) for k in ("name", "first_name", "last_name", "email", "phone"))
+    if not any(identity) and not out.extra_emails and not out.extra_phones and not errors:
+        errors.append(FieldError("name", "Give at least a name, an email or a phone"))
 
 
 def _clean_custom(out: CleanContact, defs: Mapping[str, CustomField], key: str, raw: Any) -> None:

@@ -41,8 +41,23 @@ _RELATIONS: list[tuple[type[models.Model], str]] = [
 ]
 
 FILLABLE = (
-    "name", "first_name", "last_name", "email", "phone", "job_title", "street", "city", "region",
-    "postal_code", "country", "geo_city", "geo_country", "ip_address", "birthday", "company_id", "owner_id",
+    "name",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "job_title",
+    "street",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "geo_city",
+    "geo_country",
+    "ip_address",
+    "birthday",
+    "company_id",
+    "owner_id",
 )
 
 
@@ -60,7 +75,9 @@ def contact_merge(*, actor: Any, winner_id: int, loser_id: int) -> Merge:
     require(actor, Perm.CONTACT_MERGE)
     if winner_id == loser_id:
         raise field_error("loser_id", "A contact cannot be merged into itself")
-    contacts = {c.pk: c for c in Contact.objects.alive().select_for_update().filter(pk__in=[winner_id, loser_id])}
+    contacts = {
+        c.pk: c for c in Contact.objects.alive().select_for_update().filter(pk__in=[winner_id, loser_id])
+    }
     if winner_id not in contacts:
         raise NotFound("Contact to keep not found (or already merged)")
     if loser_id not in contacts:
@@ -120,7 +137,9 @@ def contact_merge(*, actor: Any, winner_id: int, loser_id: int) -> Merge:
     loser.save(update_fields=["merged_into", "version"])
 
     merge = Merge.objects.create(
-        winner=winner, loser=loser, actor_id=getattr(actor, "pk", None),
+        winner=winner,
+        loser=loser,
+        actor_id=getattr(actor, "pk", None),
         snapshot={
             "moved": moved,
             "added_tag_ids": added_tag_ids,
@@ -131,10 +150,20 @@ def contact_merge(*, actor: Any, winner_id: int, loser_id: int) -> Merge:
             "external_id_moved": ext_moved,
         },
     )
-    activity_add(contact=winner, kind="contact_merged", actor=actor,
-                 payload={"merge_id": merge.pk, "loser_id": loser.pk, "loser": snapshot(loser)})
-    audit_record(actor=actor, action="contact.merge", object_type="contact", object_id=winner.pk,
-                 before={"loser_id": loser.pk}, after={"merge_id": merge.pk, "filled": list(filled)})
+    activity_add(
+        contact=winner,
+        kind="contact_merged",
+        actor=actor,
+        payload={"merge_id": merge.pk, "loser_id": loser.pk, "loser": snapshot(loser)},
+    )
+    audit_record(
+        actor=actor,
+        action="contact.merge",
+        object_type="contact",
+        object_id=winner.pk,
+        before={"loser_id": loser.pk},
+        after={"merge_id": merge.pk, "filled": list(filled)},
+    )
     return merge
 
 
@@ -146,7 +175,9 @@ def merge_undo(*, actor: Any, merge_id: int) -> Merge:
         raise NotFound("Merge not found")
     if merge.undone_at is not None:
         raise Conflict("This merge was already undone")
-    later = Merge.objects.filter(loser_id=merge.winner_id, undone_at__isnull=True, merged_at__gte=merge.merged_at)
+    later = Merge.objects.filter(
+        loser_id=merge.winner_id, undone_at__isnull=True, merged_at__gte=merge.merged_at
+    )
     if later.exists():
         raise Conflict("The kept contact was merged again later; undo that merge first")
     snap = merge.snapshot
@@ -156,7 +187,9 @@ def merge_undo(*, actor: Any, merge_id: int) -> Merge:
     for label, ids in snap.get("moved", {}).items():
         if label in labels:
             model, field = labels[label]
-            model._default_manager.filter(pk__in=ids, **{f"{field}_id": winner.pk}).update(**{f"{field}_id": loser.pk})
+            model._default_manager.filter(pk__in=ids, **{f"{field}_id": winner.pk}).update(
+                **{f"{field}_id": loser.pk}
+            )
     ContactTag.objects.filter(contact=winner, tag_id__in=snap.get("added_tag_ids", [])).delete()
     ContactPoint.objects.filter(pk__in=snap.get("added_point_ids", [])).delete()
     for channel, status in snap.get("consent_before", {}).items():
@@ -181,8 +214,20 @@ def merge_undo(*, actor: Any, merge_id: int) -> Merge:
     loser.save()
     merge.undone_at = clock.now()
     merge.save(update_fields=["undone_at"])
-    activity_add(contact=winner, kind="merge_undone", actor=actor, payload={"merge_id": merge.pk, "loser_id": loser.pk})
-    activity_add(contact=loser, kind="merge_undone", actor=actor, payload={"merge_id": merge.pk, "winner_id": winner.pk})
-    audit_record(actor=actor, action="contact.merge_undo", object_type="contact", object_id=winner.pk,
-                 after={"merge_id": merge.pk, "loser_id": loser.pk})
+    activity_add(
+        contact=winner, kind="merge_undone", actor=actor, payload={"merge_id": merge.pk, "loser_id": loser.pk}
+    )
+    activity_add(
+        contact=loser,
+        kind="merge_undone",
+        actor=actor,
+        payload={"merge_id": merge.pk, "winner_id": winner.pk},
+    )
+    audit_record(
+        actor=actor,
+        action="contact.merge_undo",
+        object_type="contact",
+        object_id=winner.pk,
+        after={"merge_id": merge.pk, "loser_id": loser.pk},
+    )
     return merge

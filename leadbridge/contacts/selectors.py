@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
 from leadbridge.contacts.models import (
     Activity,
@@ -14,6 +14,7 @@ from leadbridge.contacts.models import (
     ContactTag,
     CustomField,
     DataQualityItem,
+    ImportJob,
     Merge,
     Note,
     StageChange,
@@ -57,7 +58,8 @@ def contact_list(
     if company_id:
         qs = qs.filter(company_id=company_id)
     qs = qs.select_related("owner", "company").prefetch_related(
-        Prefetch("tag_links", queryset=ContactTag.objects.select_related("tag"))
+        Prefetch("tag_links", queryset=ContactTag.objects.select_related("tag")),
+        "points",
     )
     return keyset_page(qs, cursor=cursor, limit=max(1, min(limit, MAX_PAGE)))
 
@@ -69,7 +71,9 @@ def contact_get(*, user: Any, contact_id: int) -> Contact:
         .select_related("owner", "company", "merged_into")
         .prefetch_related(
             Prefetch("tag_links", queryset=ContactTag.objects.select_related("tag")),
-            "points", "consents", "special_dates",
+            "points",
+            "consents",
+            "special_dates",
         )
         .filter(pk=contact_id)
         .first()
@@ -96,7 +100,9 @@ def contact_merges(*, contact: Contact) -> QuerySet[Merge]:
     return Merge.objects.filter(winner=contact).select_related("loser", "actor").order_by("-merged_at")
 
 
-def product_issues(*, user: Any, open_only: bool = True, cursor: str | None = None, limit: int = 50) -> Page[Note]:
+def product_issues(
+    *, user: Any, open_only: bool = True, cursor: str | None = None, limit: int = 50
+) -> Page[Note]:
     require(user, Perm.PRODUCT_ISSUES_VIEW)
     qs = Note.objects.filter(is_product_issue=True).select_related("contact", "author")
     if open_only:
@@ -120,15 +126,28 @@ def company_get(*, user: Any, company_id: int) -> Company:
     return company
 
 
+def company_contact_count(*, user: Any, company: Company) -> int:
+    """Alive contacts of the company that `user` may see."""
+    return Contact.objects.alive().visible_to(user).filter(company=company).count()
+
+
 def tag_list() -> QuerySet[Tag]:
     return Tag.objects.order_by("key")
+
+
+def tag_list_with_counts(*, user: Any) -> QuerySet[Tag]:
+    """Tags with `contact_count` (links of alive and merged contacts alike), for tag management."""
+    require(user, Perm.TAG_MANAGE)
+    return Tag.objects.annotate(contact_count=Count("contact_links")).order_by("key")
 
 
 def custom_field_list(entity: str = "contact") -> QuerySet[CustomField]:
     return CustomField.objects.filter(entity=entity)
 
 
-def dq_items(*, user: Any, status: str = "open", cursor: str | None = None, limit: int = 50) -> Page[DataQualityItem]:
+def dq_items(
+    *, user: Any, status: str = "open", cursor: str | None = None, limit: int = 50
+) -> Page[DataQualityItem]:
     require(user, Perm.DATA_QUALITY_RESOLVE)
     qs = DataQualityItem.objects.select_related("contact", "resolved_by")
     if status:
@@ -136,13 +155,44 @@ def dq_items(*, user: Any, status: str = "open", cursor: str | None = None, limi
     return keyset_page(qs, cursor=cursor, limit=max(1, min(limit, MAX_PAGE)))
 
 
+def dq_item_get(*, user: Any, item_id: int) -> DataQualityItem:
+    require(user, Perm.DATA_QUALITY_RESOLVE)
+    item = DataQualityItem.objects.select_related("contact", "resolved_by").filter(pk=item_id).first()
+    if item is None:
+        raise NotFound("Data-quality item not found")
+    return item
+
+
+def product_issue_get(*, user: Any, note_id: int) -> Note:
+    require(user, Perm.PRODUCT_ISSUES_VIEW)
+    note = Note.objects.filter(pk=note_id, is_product_issue=True).select_related("contact", "author").first()
+    if note is None:
+        raise NotFound("Product issue not found")
+    return note
+
+
+def import_job_list(*, user: Any, limit: int = 20) -> QuerySet[ImportJob]:
+    """The latest imports, newest first (for the import page)."""
+    require(user, Perm.CONTACT_IMPORT)
+    return ImportJob.objects.select_related("created_by").order_by("-id")[: max(1, min(limit, MAX_PAGE))]
+
+
 def audit_entries(
-    *, user: Any, object_type: str = "", object_id: str = "", cursor: str | None = None, limit: int = 50
+    *,
+    user: Any,
+    object_type: str = "",
+    object_id: str = "",
+    actor: str = "",
+    cursor: str | None = None,
+    limit: int = 50,
 ) -> Page[AuditEntry]:
+    """Newest first; `actor` is a username (case-insensitive)."""
     require(user, Perm.AUDIT_VIEW)
     qs = AuditEntry.objects.select_related("actor")
     if object_type:
         qs = qs.filter(object_type=object_type)
     if object_id:
         qs = qs.filter(object_id=object_id)
+    if actor:
+        qs = qs.filter(actor__username__iexact=actor.strip()[:150])
     return keyset_page(qs, cursor=cursor, limit=max(1, min(limit, MAX_PAGE)))

@@ -17,7 +17,18 @@ from leadbridge.contacts.validation import Invalid, normalize_phone
 from leadbridge.core.errors import field_error
 
 _TERM = re.compile(r"^(?P<field>[a-z_][a-z0-9_.]*)\s*(?P<op>>=|<=|!=|=|>|<|~)\s*(?P<value>.*)$", re.I)
-TEXT_FIELDS = {"name", "first_name", "last_name", "email", "phone", "city", "country", "region", "external_id", "job_title"}
+TEXT_FIELDS = {
+    "name",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "city",
+    "country",
+    "region",
+    "external_id",
+    "job_title",
+}
 NUMBER_FIELDS = {"score", "id"}
 LOOKUP = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte", "=": "exact"}
 
@@ -87,13 +98,22 @@ def _term(field: str, op: str, value: str, *, position: int) -> Q:
         if op == "~":
             raise field_error("q", f"Term {position}: '~' does not apply to stage")
         rank = STAGE_ORDER[stage]
-        check = {">": lambda r: r > rank, ">=": lambda r: r >= rank, "<": lambda r: r < rank, "<=": lambda r: r <= rank}[op]
+        check = {
+            ">": lambda r: r > rank,
+            ">=": lambda r: r >= rank,
+            "<": lambda r: r < rank,
+            "<=": lambda r: r <= rank,
+        }[op]
         funnel = ["subscriber", "lead", "mql", "sql", "opportunity", "customer"]
         return Q(stage__in=[s for s in funnel if check(STAGE_ORDER[s])])
     if field == "owner":
         if op not in {"=", "!="}:
             raise field_error("q", f"Term {position}: owner takes = or !=")
-        q = Q(owner__isnull=True) if value.lower() in {"none", "nobody", ""} else Q(owner__username__iexact=value)
+        q = (
+            Q(owner__isnull=True)
+            if value.lower() in {"none", "nobody", ""}
+            else Q(owner__username__iexact=value)
+        )
         return ~q if op == "!=" else q
     if field == "company":
         return Q(company__name__icontains=value) if op == "~" else Q(company__name__iexact=value)
@@ -114,6 +134,8 @@ def _term(field: str, op: str, value: str, *, position: int) -> Q:
         if op == "!=":
             return ~Q(**{key: value})
         if op == "=":
-            return Q(**{f"{key}__iexact" if field in {"name", "city", "first_name", "last_name"} else key: value})
+            return Q(
+                **{f"{key}__iexact" if field in {"name", "city", "first_name", "last_name"} else key: value}
+            )
         return Q(**{f"{key}__{LOOKUP[op]}": value})
     raise field_error("q", f"Term {position}: unknown field {field!r}")

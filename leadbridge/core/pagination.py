@@ -37,7 +37,9 @@ def decode_cursor(cursor: str) -> list[Any]:
     return values
 
 
-def keyset_page[M: Model](qs: QuerySet[M], *, cursor: str | None, limit: int, descending: bool = True) -> Page[M]:
+def keyset_page[M: Model](
+    qs: QuerySet[M], *, cursor: str | None, limit: int, descending: bool = True
+) -> Page[M]:
     """Page by primary key. `qs` must not be ordered by anything else."""
     if cursor:
         (last_id,) = decode_cursor(cursor)[:1] or [None]

@@ -51,6 +51,7 @@ class Perm(StrEnum):
     AUDIT_VIEW = "audit.view"
     USER_MANAGE = "user.manage"
     PRODUCT_ISSUES_VIEW = "product_issues.view"
+    PRODUCT_ISSUES_RESOLVE = "product_issues.resolve"
 
 
 _EDITORS = {Perm.CONTACT_VIEW, Perm.CONTACT_EDIT, Perm.STAGE_CHANGE, Perm.NOTE_ADD}
@@ -64,7 +65,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.SALES_HEAD: frozenset(
         _EDITORS
         | {Perm.CONTACT_IMPORT, Perm.CONTACT_EXPORT, Perm.CONTACT_MERGE, Perm.TAG_MANAGE}
-        | {Perm.AUDIT_VIEW, Perm.PRODUCT_ISSUES_VIEW, Perm.DATA_QUALITY_RESOLVE}
+        | {Perm.AUDIT_VIEW, Perm.PRODUCT_ISSUES_VIEW, Perm.PRODUCT_ISSUES_RESOLVE, Perm.DATA_QUALITY_RESOLVE}
     ),
     Role.SALES: frozenset(_EDITORS),
     Role.PRESALES: frozenset(_EDITORS),

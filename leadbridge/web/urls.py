@@ -1,12 +1,60 @@
+"""Web UI routes. One flat list: each page area appends its own lines."""
+
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from leadbridge.web.views import home
+from leadbridge.web.views import account, audit, companies, contacts, home, imports, quality
+from leadbridge.web.views import settings as app_settings
 
 app_name = "web"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", home.home, name="home"),
+    path("account/", account.account, name="account"),
+    path("contacts/", contacts.contact_list, name="contact_list"),
+    path("contacts/new/", contacts.contact_create, name="contact_create"),
+    path("contacts/<int:contact_id>/", contacts.contact_detail, name="contact_detail"),
+    path("contacts/<int:contact_id>/edit/", contacts.contact_edit, name="contact_edit"),
+    path("contacts/<int:contact_id>/timeline/", contacts.contact_timeline, name="contact_timeline"),
+    path("contacts/<int:contact_id>/stage/", contacts.contact_stage, name="contact_stage"),
+    path("contacts/<int:contact_id>/tags/", contacts.contact_tags, name="contact_tags"),
+    path("contacts/<int:contact_id>/notes/", contacts.contact_note_add, name="contact_note_add"),
+    path("contacts/<int:contact_id>/consent/", contacts.contact_consent, name="contact_consent"),
+    path("contacts/<int:contact_id>/merge/", contacts.contact_merge, name="contact_merge"),
+    path("contacts/<int:contact_id>/erase/", contacts.contact_erase, name="contact_erase"),
+    path("contacts/merges/<int:merge_id>/undo/", contacts.merge_undo, name="merge_undo"),
+    path("companies/", companies.company_list, name="company_list"),
+    path("companies/new/", companies.company_create, name="company_create"),
+    path("companies/<int:company_id>/", companies.company_detail, name="company_detail"),
+    path("companies/<int:company_id>/edit/", companies.company_edit, name="company_edit"),
+    # Admin-side pages (data quality, product issues, import, audit, settings).
+    path("quality/", quality.quality_list, name="quality_list"),
+    path("quality/<int:item_id>/resolve/", quality.quality_resolve, name="quality_resolve"),
+    path("product-issues/", quality.product_issues, name="product_issues"),
+    path(
+        "product-issues/<int:note_id>/resolve/", quality.product_issue_resolve, name="product_issue_resolve"
+    ),
+    path("import/", imports.import_start, name="import_start"),
+    path("import/<int:job_id>/map/", imports.import_map, name="import_map"),
+    path("import/<int:job_id>/", imports.import_detail, name="import_detail"),
+    path("import/<int:job_id>/errors.csv", imports.import_errors_csv, name="import_errors"),
+    path("audit/", audit.audit_list, name="audit_list"),
+    path("settings/", app_settings.settings_page, name="settings"),
+    path("settings/tokens/", app_settings.token_create, name="settings_token_create"),
+    path("settings/tokens/<int:token_id>/revoke/", app_settings.token_revoke, name="settings_token_revoke"),
+    path("settings/tags/", app_settings.tag_create, name="settings_tag_create"),
+    path("settings/tags/<int:tag_id>/delete/", app_settings.tag_delete, name="settings_tag_delete"),
+    path("settings/custom-fields/", app_settings.custom_field_create, name="settings_custom_field_create"),
+    path(
+        "settings/custom-fields/<int:field_id>/delete/",
+        app_settings.custom_field_delete,
+        name="settings_custom_field_delete",
+    ),
+    path("settings/users/", app_settings.user_create, name="settings_user_create"),
 ]

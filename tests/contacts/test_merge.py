@@ -47,7 +47,10 @@ def test_merge_moves_history_fills_blanks_and_hides_loser(admin, pair):
     assert keep.phone == "+48601234567" and keep.city == "Gdańsk" and keep.external_id == "crm-42"
     assert keep.name == "Anna Nowak"  # filled only where blank
     assert Note.objects.filter(contact=keep, body="Called, wants a demo").exists()
-    assert set(ContactTag.objects.filter(contact=keep).values_list("tag__key", flat=True)) == {"vip", "webinar"}
+    assert set(ContactTag.objects.filter(contact=keep).values_list("tag__key", flat=True)) == {
+        "vip",
+        "webinar",
+    }
     # Unsubscribed on either side stays unsubscribed.
     assert Consent.objects.get(contact=keep, channel="email").status == "revoked"
     assert Activity.objects.filter(contact=keep, kind="contact_merged").exists()

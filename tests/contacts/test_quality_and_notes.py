@@ -36,7 +36,9 @@ def test_fixing_a_queue_item_creates_the_contact_and_closes_it(admin):
         dq_item_resolve(actor=dq, item_id=item.pk, action="fix", data={"name": "Пётр", "phone": "12"})
     item.refresh_from_db()
     assert item.status == "open"
-    dq_item_resolve(actor=dq, item_id=item.pk, action="fix", data={"name": "Пётр", "phone": "+7 916 000-11-22"})
+    dq_item_resolve(
+        actor=dq, item_id=item.pk, action="fix", data={"name": "Пётр", "phone": "+7 916 000-11-22"}
+    )
     item.refresh_from_db()
     assert item.status == "fixed" and item.contact.phone == "+79160001122"
     assert item.resolved_by == dq
@@ -54,7 +56,10 @@ def test_discard_needs_a_reason_and_merge_fills_blanks(admin):
     with pytest.raises(ValidationFailed):
         dq_item_resolve(actor=admin, item_id=item.pk, action="discard")
     dq_item_resolve(
-        actor=admin, item_id=item.pk, action="merge", data={"phone": "+79161112233", "email": "olga@example.com"}
+        actor=admin,
+        item_id=item.pk,
+        action="merge",
+        data={"phone": "+79161112233", "email": "olga@example.com"},
     )
     existing.refresh_from_db()
     assert existing.phone == "+79161112233"
@@ -73,7 +78,11 @@ def test_product_issue_notes_are_listed_for_the_director_until_resolved(admin):
     c = contact_create(actor=admin, data={"name": "Shop"})
     note_add(actor=admin, contact_id=c.pk, body="Just a call")
     issue = note_add(
-        actor=admin, contact_id=c.pk, body="Нет на складе, не можем продать", is_product_issue=True, product="X-200"
+        actor=admin,
+        contact_id=c.pk,
+        body="Нет на складе, не можем продать",
+        is_product_issue=True,
+        product="X-200",
     )
     director = user("director", username="boss")
     assert [n.pk for n in product_issues(user=director).items] == [issue.pk]
@@ -96,7 +105,9 @@ def test_tags_are_case_insensitive_and_filterable(admin):
 
 
 def test_erase_removes_personal_data_but_keeps_the_record(admin):
-    c = contact_create(actor=admin, data={"name": "Ivan", "email": "ivan@example.com", "phone": "+79161234567"})
+    c = contact_create(
+        actor=admin, data={"name": "Ivan", "email": "ivan@example.com", "phone": "+79161234567"}
+    )
     with pytest.raises(ValidationFailed):
         contact_erase(actor=admin, contact_id=c.pk, reason="")
     contact_erase(actor=admin, contact_id=c.pk, reason="GDPR request #12")

@@ -5,4 +5,5 @@ from django.shortcuts import redirect
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("web:contact_list") if False else HttpResponse("LeadBridge")
+    """The contact list is the start page for every role (all of them may view contacts)."""
+    return redirect("web:contact_list")

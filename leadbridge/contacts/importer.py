@@ -1,0 +1,1472 @@
+"""CSV import of contacts and leads: the one implementation behind the CLI and the import page.
+
+How a file becomes contacts
+---------------------------
+1. `csvio.CsvFile` detects the encoding and delimiter and streams records (row numbers are
+   line numbers, the header is row 1). Columns map to fields by `mapping` (SRC → field; an
+   empty field ignores the column), then by their own name or a known synonym ("E-mail",
+   "Телефон", "Nazwisko", a custom field's key or label). Other columns are listed once in
+   the summary under `ignored_columns`. `defaults` give a field the same value on every row.
+2. Rows are cleaned by `cleaning.clean_contact_input`, the rule every write path uses.
+3. Each row finds its contact by `external_id`, then email, then normalised phone (primary
+   values and the extra ones in ContactPoint), or creates one. When the keys point at
+   different contacts (email → A, phone → B) the row is not guessed at: it goes to the
+   data-quality queue as a likely duplicate.
+4. Rows are written in batches (`IMPORT_BATCH_SIZE`, 2000), each batch in one transaction
+   with bulk inserts/updates; a batch that hits a constraint (a concurrent writer) is retried
+   row by row, so one bad row never takes its neighbours down.
+
+Update rules
+------------
+- A blank cell never clears a stored value; tags, extra emails and phones are only added.
+- A new email/phone for a matched contact becomes the primary one; the old one is kept as an
+  extra ContactPoint (nothing is lost, and it still matches on the next import).
+- `contacts` imports set the stage as given (a move writes StageChange + Activity with the
+  reason "import"); `leads` imports only move a contact forward in the funnel, so a new
+  inquiry from a customer does not make them a lead again.
+- The same key twice in one file: the later row updates the contact the earlier row created
+  or matched (counted as updated, or unchanged when it repeats the same values), exactly as
+  if the rows came from two files imported one after the other.
+- Re-running a file changes nothing: equal values are not written (counted as `unchanged`),
+  no activity is added, lead captures and data-quality items are recognised by fingerprint.
+
+The summary: `created + updated + unchanged + skipped == rows`; every skipped row has at
+least one entry in `errors` (`{"row", "field", "message", "column"}`) and one open item in
+the data-quality queue with the raw row. `dry_run` runs everything inside a transaction that
+is rolled back, so it reports exactly what a real run would (on SQLite it holds the write
+lock meanwhile). One audit entry per run records the counts.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import islice
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db.models import Model
+from django.db.models.fields.json import KT
+from django.utils import timezone
+
+from leadbridge.contacts.cleaning import (
+    CleanContact,
+    check_complete,
+    clean_contact_input,
+    custom_field_defs,
+)
+from leadbridge.contacts.csvio import CsvFile, CsvInfo, Record, suggest_mapping
+from leadbridge.contacts.models import (
+    STAGE_ORDER,
+    Activity,
+    Contact,
+    ContactPoint,
+    ContactTag,
+    CustomField,
+    DataQualityItem,
+    ImportJob,
+    StageChange,
+    Tag,
+)
+from leadbridge.contacts.services import (
+    companies_for_names,
+    dq_items_record,
+    resolve_owner,
+    tags_for_names,
+)
+from leadbridge.contacts.tasks import run_import_job
+from leadbridge.contacts.validation import Invalid, clean_text
+from leadbridge.core import clock
+from leadbridge.core.audit import audit_record
+from leadbridge.core.errors import Conflict, FieldError, NotFound, ServiceError, ValidationFailed
+from leadbridge.core.permissions import require
+from leadbridge.core.roles import Perm
+
+CONTACT_FIELDS = [
+    "external_id", "name", "first_name", "last_name", "email", "phone", "emails", "phones",
+    "company", "job_title", "street", "city", "region", "postal_code", "country",
+    "ip_address", "geo_city", "geo_country", "birthday", "stage", "owner", "tags",
+]  # fmt: skip
+LEAD_FIELDS = [
+    "external_id", "email", "phone", "name", "company", "channel", "utm_source", "utm_medium",
+    "utm_campaign", "utm_term", "utm_content", "landing_page", "referrer", "occurred_at",
+    "stage", "class", "manager", "tags",
+]  # fmt: skip
+# Target fields per kind; every kind also takes `custom.<key>` for each custom field
+# (`target_fields(kind)` lists them with the custom ones).
+FIELDS: dict[str, list[str]] = {"contacts": CONTACT_FIELDS, "leads": LEAD_FIELDS}
+# Lead columns with no model yet: kept in the payload of a "lead_captured" activity.
+CAPTURE_LIMITS = {
+    "channel": 100, "utm_source": 255, "utm_medium": 255, "utm_campaign": 255,
+    "utm_term": 255, "utm_content": 255, "landing_page": 2000, "referrer": 2000, "class": 100,
+}  # fmt: skip
+IDENTITY_KEYS = ("external_id", "email", "phone")
+MAX_REPORTED_ERRORS = 10_000
+FUNNEL = ("subscriber", "lead", "mql", "sql", "opportunity", "customer")
+
+
+# --- parsing adapters' input ------------------------------------------------------------------
+
+
+def parse_pairs(items: Iterable[str], *, option: str) -> dict[str, str]:
+    """`["Email=email", "Тел=phone"]` → dict. A bad item is an error naming the option and it."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValidationFailed(
+                [FieldError(option, f"expected NAME=VALUE, got {item!r}")], detail="Invalid option"
+            )
+        if key in out:
+            raise ValidationFailed([FieldError(option, f"{key!r} is given twice")], detail="Invalid option")
+        out[key] = value.strip()
+    return out
+
+
+def target_fields(kind: str, defs: Mapping[str, CustomField] | None = None) -> list[str]:
+    """The fields a column of this kind of import can map to, custom fields included."""
+    _check_kind(kind)
+    defs = custom_field_defs() if defs is None else defs
+    return [*FIELDS[kind], *(f"custom.{key}" for key in defs)]
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in FIELDS:
+        supported = ", ".join(FIELDS)
+        raise ValidationFailed(
+            [FieldError("kind", f"cannot import {kind!r} yet; supported: {supported}")],
+            detail="Unsupported kind",
+        )
+
+
+def sniff(path: str | Path, *, kind: str = "contacts") -> CsvInfo:
+    """Encoding, delimiter, header, the first rows and a suggested column → field mapping."""
+    defs = custom_field_defs()
+    targets = target_fields(kind, defs)
+    with CsvFile(path) as csv_file:
+        preview: list[list[str]] = []
+        for record in csv_file.records():
+            if record.values is not None:
+                preview.append(record.values)
+            if len(preview) >= 5:
+                break
+        labels = {d.label: f"custom.{key}" for key, d in defs.items()}
+        return CsvInfo(
+            encoding=csv_file.encoding,
+            delimiter=csv_file.delimiter,
+            header=csv_file.header,
+            preview=preview,
+            suggested_mapping=suggest_mapping(csv_file.header, targets, labels),
+        )
+
+
+# --- the column plan ------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    columns: list[tuple[int, str, str]]  # (index in the row, column name, field)
+    fixed: dict[str, str]  # field → value on every row
+    mapping: dict[str, str]  # column → field, as used
+    ignored: list[str]
+
+
+def _target_name(name: str, targets: set[str]) -> str | None:
+    name = name.strip()
+    if name.lower().startswith("custom."):
+        candidate = "custom." + name[len("custom.") :].strip().lower()
+    else:
+        candidate = name.lower()
+        if candidate not in targets and f"custom.{candidate}" in targets:
+            candidate = f"custom.{candidate}"
+    return candidate if candidate in targets else None
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:40])
+    return shown + (f" and {len(names) - 40} more" if len(names) > 40 else "")
+
+
+def build_plan(
+    header: list[str],
+    *,
+    kind: str,
+    mapping: Mapping[str, str],
+    defaults: Mapping[str, str],
+    defs: Mapping[str, CustomField],
+) -> Plan:
+    """Resolve which column feeds which field; every mistake is reported at once, by name."""
+    targets_list = target_fields(kind, defs)
+    targets = set(targets_list)
+    errors: list[FieldError] = []
+    by_name = {h: i for i, h in enumerate(header)}
+    used: dict[str, str] = {}  # field → column
+    chosen: dict[str, str] = {}  # column → field ("" = ignore)
+    for src, dst in mapping.items():
+        column = src if src in by_name else None
+        if column is None:
+            folded = [h for h in header if h.strip().lower() == src.strip().lower()]
+            column = folded[0] if len(folded) == 1 else None
+        if column is None:
+            errors.append(FieldError("mapping", f"no column {src!r} in the file; columns: {_names(header)}"))
+            continue
+        if not dst.strip():
+            chosen[column] = ""
+            continue
+        target = _target_name(dst, targets)
+        if target is None:
+            errors.append(
+                FieldError("mapping", f"{src!r}: unknown field {dst!r}; fields: {', '.join(targets_list)}")
+            )
+            continue
+        if target in used:
+            errors.append(
+                FieldError("mapping", f"columns {used[target]!r} and {column!r} both map to {target!r}")
+            )
+            continue
+        used[target] = column
+        chosen[column] = target
+    fixed: dict[str, str] = {}
+    for name, value in defaults.items():
+        target = _target_name(name, targets)
+        if target is None:
+            errors.append(
+                FieldError("defaults", f"unknown field {name!r}; fields: {', '.join(targets_list)}")
+            )
+            continue
+        fixed[target] = value
+    rest = [h for h in header if h not in chosen]
+    labels = {d.label: f"custom.{key}" for key, d in defs.items()}
+    free = [t for t in targets_list if t not in used and t not in fixed]
+    for column, target in suggest_mapping(rest, free, labels).items():
+        used[target] = column
+        chosen[column] = target
+    for target in fixed:
+        if target in used:
+            errors.append(
+                FieldError(
+                    "defaults", f"{target!r} comes from column {used[target]!r} and is also set for every row"
+                )
+            )
+    if errors:
+        raise ValidationFailed(errors, detail="Cannot import this file")
+    columns = [(by_name[c], c, t) for c, t in chosen.items() if t]
+    columns.sort()
+    return Plan(
+        columns=columns,
+        fixed=fixed,
+        mapping={c: t for _, c, t in columns},
+        ignored=[h for h in header if h not in chosen or not chosen[h]],
+    )
+
+
+# --- rows -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Row:
+    row: int
+    values: list[str]
+    data: dict[str, str]
+    clean: CleanContact | None = None
+    capture: dict[str, Any] | None = None
+    errors: list[FieldError] = field(default_factory=list)
+    reason: str = DataQualityItem.Reason.INVALID
+    contact_id: int | None = None
+
+
+class _Target:
+    """A contact a batch writes: one loaded from the database or one about to be inserted."""
+
+    __slots__ = ("company", "contact", "emails", "is_new", "phones", "tag_keys")
+
+    def __init__(self, contact: Contact, *, is_new: bool, company: str = "") -> None:
+        self.contact = contact
+        self.is_new = is_new
+        self.company = company  # the company's name ("" for none)
+        self.emails: set[str] = {contact.email} if contact.email else set()
+        self.phones: set[str] = {contact.phone} if contact.phone else set()
+        self.tag_keys: set[str] = set()
+
+
+def _parse_occurred_at(value: str) -> dt.datetime:
+    text = value.strip()
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace(" ", "T", 1) if len(text) > 10 else text)
+    except ValueError:
+        raise Invalid(f"Not an ISO 8601 date or date-time: {text[:40]!r}") from None
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
+    return parsed.astimezone(dt.UTC)
+
+
+def _fingerprint(*parts: Any) -> str:
+    raw = json.dumps(parts, ensure_ascii=False, separators=(",", ":"), default=str, sort_keys=True)
+    return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+class _Run:
+    """State of one import run: caches of names → ids, counters, the summary."""
+
+    def __init__(
+        self,
+        *,
+        kind: str,
+        plan: Plan,
+        header: list[str],
+        defs: Mapping[str, CustomField],
+        actor: Any,
+        source_name: str,
+        job_id: int | None,
+    ) -> None:
+        self.kind = kind
+        self.plan = plan
+        self.header = header
+        self.width = len(header)
+        self.defs = defs
+        self.actor = actor
+        self.actor_id: int | None = getattr(actor, "pk", None)
+        self.source_name = source_name
+        self.job_id = job_id
+        self.region = str(settings.LEADBRIDGE["DEFAULT_PHONE_REGION"])
+        self.columns_of = {t: c for _, c, t in plan.columns}
+        self.counts = {"rows": 0, "created": 0, "updated": 0, "unchanged": 0, "skipped": 0}
+        self.errors: list[dict[str, Any]] = []
+        self.errors_omitted = 0
+        self.owners: dict[str, int | None] = {}
+        self.companies: dict[str, int] = {}
+        self.tags: dict[str, int] = {}
+        self.created_refs: dict[str, list[str]] = {"tags": [], "companies": []}
+        self.dq_fingerprints: set[str] | None = None
+        self.pending_dq: list[dict[str, Any]] = []
+        self.created_payload: dict[str, Any] = {"source": "import", "file": source_name}
+        if job_id:
+            self.created_payload["import_job"] = job_id
+        self.created_json = (
+            json.dumps({**self.created_payload, "row": 0}, cls=DjangoJSONEncoder)
+            .replace("{", "{{")
+            .replace("}", "}}")
+            .replace('"row": 0', '"row": {row}')
+        )
+
+    # -- reporting ------------------------------------------------------------------------
+
+    def _report(self, row: int, errors: list[FieldError]) -> None:
+        for err in errors:
+            if len(self.errors) >= MAX_REPORTED_ERRORS:
+                self.errors_omitted += 1
+                continue
+            entry: dict[str, Any] = {"row": row, "field": err.field, "message": err.message}
+            column = self.columns_of.get(err.field.split("[", 1)[0])
+            if column:
+                entry["column"] = column
+            self.errors.append(entry)
+
+    def summary(self, *, encoding: str, delimiter: str, dry_run: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "created": self.counts["created"],
+            "updated": self.counts["updated"],
+            "skipped": self.counts["skipped"],
+            "errors": self.errors,
+            "created_refs": {k: v for k, v in self.created_refs.items() if v},
+            "unchanged": self.counts["unchanged"],
+            "rows": self.counts["rows"],
+            "encoding": encoding,
+            "delimiter": delimiter,
+            "mapping": self.plan.mapping,
+            "defaults": self.plan.fixed,
+            "ignored_columns": self.plan.ignored,
+            "dry_run": dry_run,
+        }
+        if self.errors_omitted:
+            out["errors_omitted"] = self.errors_omitted
+        return out
+
+    # -- preparing rows (no database writes; runs outside the batch transaction) ----------
+
+    def prepare(self, record: Record) -> _Row:
+        values = record.values
+        if values is None:
+            row = _Row(row=record.row, values=[], data={}, reason=DataQualityItem.Reason.MALFORMED)
+            row.errors.append(FieldError("row", record.error))
+            return row
+        data: dict[str, str] = {}
+        n = len(values)
+        for index, _column, target in self.plan.columns:
+            if index < n:
+                value = values[index]
+                if value and not value.isspace():
+                    data[target] = value
+        row = _Row(row=record.row, values=values, data=data)
+        if n != self.width and (n < self.width or any(v.strip() for v in values[self.width :])):
+            span = (
+                f" (lines {record.row}-{record.last_line}: an unclosed quote?)"
+                if record.last_line > record.row
+                else ""
+            )
+            row.errors.append(FieldError("row", f"Expected {self.width} columns, got {n}{span}"))
+            row.reason = DataQualityItem.Reason.MALFORMED
+            return row
+        if self.plan.fixed:
+            data.update(self.plan.fixed)
+        contact_data: dict[str, Any] = data
+        if self.kind == "leads":
+            contact_data = dict(data)
+            capture: dict[str, Any] = {}
+            for key, limit in CAPTURE_LIMITS.items():
+                if key in contact_data:
+                    raw = contact_data.pop(key)
+                    try:
+                        capture[key] = clean_text(raw, max_length=limit)
+                    except Invalid as exc:
+                        row.errors.append(FieldError(key, str(exc)))
+            if "occurred_at" in contact_data:
+                try:
+                    capture["occurred_at"] = _parse_occurred_at(contact_data.pop("occurred_at"))
+                except Invalid as exc:
+                    row.errors.append(FieldError("occurred_at", str(exc)))
+            if "manager" in contact_data:
+                contact_data["owner"] = contact_data.pop("manager")
+            row.capture = capture
+        clean = clean_contact_input(contact_data, defs=self.defs, partial=True, region=self.region)
+        if self.kind == "leads":
+            for err in clean.errors:
+                if err.field == "owner":
+                    row.errors.append(FieldError("manager", err.message))
+                else:
+                    row.errors.append(err)
+        else:
+            row.errors.extend(clean.errors)
+        row.clean = clean
+        return row
+
+    # -- one batch ----------------------------------------------------------------------------
+
+    def run_batch(self, rows: list[_Row]) -> None:
+        """Write a batch atomically; on a constraint error retry its rows one by one."""
+        state = (dict(self.companies), dict(self.tags), {k: list(v) for k, v in self.created_refs.items()})
+        counts, n_errors, omitted = dict(self.counts), len(self.errors), self.errors_omitted
+        dq_fps = set(self.dq_fingerprints) if self.dq_fingerprints is not None else None
+        try:
+            with transaction.atomic():
+                self._write_batch(rows)
+        except IntegrityError as exc:
+            self.companies, self.tags, self.created_refs = state
+            self.counts, self.errors_omitted = counts, omitted
+            del self.errors[n_errors:]
+            self.dq_fingerprints = dq_fps
+            if len(rows) > 1:
+                for one in rows:
+                    self.run_batch([one])
+                return
+            row = rows[0]
+            row.errors.append(FieldError("row", f"Could not be saved: {exc}"))
+            with transaction.atomic():
+                self._write_batch([row])
+
+    def _write_batch(self, rows: list[_Row]) -> None:
+        self._resolve_owners(rows)
+        good = [r for r in rows if not r.errors]
+        matches = self._lookup(good)
+        plan = _BatchWriter(self, matches)
+        self.pending_dq = []
+        for row in rows:
+            self.counts["rows"] += 1
+            if row.errors:
+                self._reject(row)
+                continue
+            outcome = plan.apply(row)
+            if row.errors:
+                self._reject(row)
+            else:
+                self.counts[outcome] += 1
+        plan.flush()
+        if self.pending_dq:
+            dq_items_record(self.pending_dq)
+
+    def _reject(self, row: _Row) -> None:
+        self.counts["skipped"] += 1
+        self._report(row.row, row.errors)
+        if row.values:
+            columns: dict[str, Any] = dict(zip(self.header, row.values, strict=False))
+            if len(row.values) > self.width:
+                columns["(extra)"] = row.values[self.width :]
+            fp = _fingerprint(self.kind, row.reason, row.values)
+        else:
+            columns = {}
+            fp = _fingerprint(self.kind, row.reason, row.row, [e.message for e in row.errors])
+        if self.dq_fingerprints is None:
+            self.dq_fingerprints = set(
+                DataQualityItem.objects.filter(source="import", status=DataQualityItem.Status.OPEN)
+                .annotate(fp=KT("raw__fingerprint"))
+                .values_list("fp", flat=True)
+            )
+        if fp in self.dq_fingerprints:
+            return
+        self.dq_fingerprints.add(fp)
+        raw = {
+            "kind": self.kind,
+            "file": self.source_name,
+            "row": row.row,
+            "columns": columns,
+            "fields": row.data,
+            "fingerprint": fp,
+        }
+        if self.job_id:
+            raw["import_job"] = self.job_id
+        self.pending_dq.append(
+            {
+                "source": "import",
+                "reason": row.reason,
+                "raw": raw,
+                "errors": row.errors,
+                "contact_id": row.contact_id,
+            }
+        )
+
+    def _resolve_owners(self, rows: list[_Row]) -> None:
+        for row in rows:
+            clean = row.clean
+            if clean is None or row.errors or not clean.owner_username:
+                continue
+            key = clean.owner_username.lower()
+            if key not in self.owners:
+                try:
+                    user = resolve_owner(clean.owner_username)
+                except ServiceError:
+                    user = None
+                self.owners[key] = user.pk if user is not None else None
+            if self.owners[key] is None:
+                name = "manager" if self.kind == "leads" else "owner"
+                row.errors.append(FieldError(name, f"No active user {clean.owner_username!r}"))
+
+    def _lookup(self, rows: list[_Row]) -> _Matches:
+        exts: set[str] = set()
+        emails: set[str] = set()
+        phones: set[str] = set()
+        for row in rows:
+            values = row.clean.values if row.clean else {}
+            if values.get("external_id"):
+                exts.add(values["external_id"])
+            if values.get("email"):
+                emails.add(values["email"])
+            if values.get("phone"):
+                phones.add(values["phone"])
+        return _Matches.load(exts=exts, emails=emails, phones=phones)
+
+    # -- references -------------------------------------------------------------------------
+
+    def company_ids(self, names: Iterable[str]) -> dict[str, int]:
+        """Lower-cased name → id; companies a row names are found or created once per run."""
+        missing = {n.lower(): n for n in names if n.lower() not in self.companies}
+        if missing:
+            found, created = companies_for_names(missing.values(), actor=self.actor)
+            self.companies.update((key, company.pk) for key, company in found.items())
+            self.created_refs["companies"].extend(created)
+        return self.companies
+
+    def tag_ids(self, names: Iterable[str]) -> dict[str, int]:
+        """Tag key → id; tags are found or created once per run."""
+        missing = {n.lower(): n for n in names if n.lower() not in self.tags}
+        if missing:
+            existing = set(Tag.objects.filter(key__in=list(missing)).values_list("key", flat=True))
+            for tag in tags_for_names(missing.values()):
+                self.tags[tag.key] = tag.pk
+                if tag.key not in existing:
+                    self.created_refs["tags"].append(tag.name)
+        return self.tags
+
+
+@dataclass
+class _Matches:
+    """Existing contacts a batch's keys point at (alive ones; merged ones resolve to the winner)."""
+
+    by_ext: dict[str, int]
+    by_email: dict[str, int]
+    by_phone: dict[str, int]
+    contacts: dict[int, Contact]
+    emails: dict[int, set[str]]
+    phones: dict[int, set[str]]
+    tags: dict[int, set[str]]
+    leads: set[tuple[int, str]]
+
+    @classmethod
+    def load(cls, *, exts: set[str], emails: set[str], phones: set[str]) -> _Matches:
+        by_ext: dict[str, int] = {}
+        by_email: dict[str, int] = {}
+        by_phone: dict[str, int] = {}
+        redirect: dict[int, int] = {}
+        # Identifiers come from the models; every value is a parameter.
+        contact_t, point_t = _sql_names(Contact), _sql_names(ContactPoint)
+        for ext, pk, merged_into, erased in _select_in(
+            f"SELECT external_id, id, merged_into_id, erased_at FROM {contact_t} WHERE external_id IN ({{}})",  # noqa: S608
+            exts,
+        ):
+            if erased is None:
+                by_ext[ext] = pk
+                if merged_into:
+                    redirect[pk] = merged_into
+        for column, found, values in (("email", by_email, emails), ("phone", by_phone, phones)):
+            # Several contacts with one value: the oldest wins, primary values before extra ones.
+            primary = (
+                f"SELECT {column}, id FROM {contact_t} WHERE {column} IN ({{}})"  # noqa: S608
+                " AND merged_into_id IS NULL AND erased_at IS NULL ORDER BY id DESC"
+            )
+            found.update(_select_in(primary, values))
+            extra = (
+                f"SELECT p.value, p.contact_id FROM {point_t} p JOIN {contact_t} c ON c.id = p.contact_id"  # noqa: S608
+                f" WHERE p.kind = '{column}' AND p.value IN ({{}})"
+                " AND c.merged_into_id IS NULL AND c.erased_at IS NULL ORDER BY p.contact_id"
+            )
+            for value, pk in _select_in(extra, values):
+                found.setdefault(value, pk)
+        # Follow merges to the surviving contact (a winner may have been merged later too).
+        checked: set[int] = set()
+        while pending := [pk for pk in redirect.values() if pk not in redirect and pk not in checked]:
+            checked.update(pending)
+            for pk, merged_into in Contact.objects.filter(
+                pk__in=pending, merged_into__isnull=False
+            ).values_list("pk", "merged_into_id"):
+                if merged_into is not None:
+                    redirect[pk] = merged_into
+        for ext, pk in list(by_ext.items()):
+            seen = 0
+            while pk in redirect and seen < 10:
+                pk = redirect[pk]
+                seen += 1
+            by_ext[ext] = pk
+        ids = set(by_ext.values()) | set(by_email.values()) | set(by_phone.values())
+        contacts: dict[int, Contact] = {}
+        point_emails: dict[int, set[str]] = {}
+        point_phones: dict[int, set[str]] = {}
+        tag_links: dict[int, set[str]] = {}
+        leads: set[tuple[int, str]] = set()
+        if ids:
+            qs = Contact.objects.alive().filter(pk__in=ids).select_related("company")
+            if transaction.get_connection().features.has_select_for_update:
+                qs = qs.select_for_update(of=("self",))
+            contacts = {c.pk: c for c in qs}
+            for cid, kind, value in ContactPoint.objects.filter(contact_id__in=contacts).values_list(
+                "contact_id", "kind", "value"
+            ):
+                (point_emails if kind == "email" else point_phones).setdefault(cid, set()).add(value)
+            for cid, key in ContactTag.objects.filter(contact_id__in=contacts).values_list(
+                "contact_id", "tag__key"
+            ):
+                tag_links.setdefault(cid, set()).add(key)
+            leads = set(
+                Activity.objects.filter(contact_id__in=contacts, kind="lead_captured")
+                .annotate(fp=KT("payload__fingerprint"))
+                .values_list("contact_id", "fp")
+            )
+        return cls(
+            by_ext={k: v for k, v in by_ext.items() if v in contacts},
+            by_email={k: v for k, v in by_email.items() if v in contacts},
+            by_phone={k: v for k, v in by_phone.items() if v in contacts},
+            contacts=contacts,
+            emails=point_emails,
+            phones=point_phones,
+            tags=tag_links,
+            leads=leads,
+        )
+
+
+_SIMPLE_FIELDS = (
+    "name", "first_name", "last_name", "job_title", "street", "city", "region", "postal_code",
+    "country", "ip_address", "geo_city", "geo_country", "birthday",
+)  # fmt: skip
+
+
+class _NewContact:
+    """A contact about to be inserted: plain attributes named like Contact's (cheaper than a model
+    instance), starting from the model's defaults so a new column with a default needs nothing here."""
+
+    pk: int | None = None
+    stage: str
+    email: str
+    phone: str
+    external_id: str | None
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.__dict__.update(_contact_defaults())
+        self.__dict__.update(values)
+
+
+@lru_cache(maxsize=1)
+def _contact_defaults() -> dict[str, Any]:
+    """Column defaults of Contact (callables evaluated once: `custom` and the timestamps are
+    always given by `_create`)."""
+    out = {}
+    for f in Contact._meta.concrete_fields:
+        if f.primary_key:
+            continue
+        out[f.attname] = f.get_default() if f.has_default() or not f.null else None
+    return out
+
+
+class _BatchWriter:
+    """Applies a batch's rows to contacts in memory, then writes everything in bulk."""
+
+    def __init__(self, run: _Run, matches: _Matches) -> None:
+        self.run = run
+        self.matches = matches
+        self.now = clock.now()
+        self.targets: dict[int, _Target] = {}  # existing contacts, by id
+        self.new: list[_Target] = []
+        self.index: dict[str, dict[str, _Target]] = {"external_id": {}, "email": {}, "phone": {}}
+        self.known = {"external_id": matches.by_ext, "email": matches.by_email, "phone": matches.by_phone}
+        self.changed: dict[int, set[str]] = {}  # existing contact id → fields written
+        self.points: list[tuple[_Target, str, str, str]] = []
+        self.tag_links: list[tuple[_Target, str]] = []
+        self.companies: list[tuple[_Target, str]] = []
+        self.stage_changes: list[tuple[_Target, str, str, str]] = []
+        self.activities: list[tuple[_Target, str, dict[str, Any], dt.datetime | None]] = []
+        self.new_leads: set[tuple[int, str]] = set()  # (id(target), fingerprint) for new contacts
+
+    # -- matching ---------------------------------------------------------------------------
+
+    def _existing(self, pk: int) -> _Target:
+        target = self.targets.get(pk)
+        if target is None:
+            matches = self.matches
+            contact = matches.contacts[pk]
+            target = _Target(contact, is_new=False, company=contact.company.name if contact.company else "")
+            target.emails |= matches.emails.get(pk, set())
+            target.phones |= matches.phones.get(pk, set())
+            target.tag_keys = set(matches.tags.get(pk, set()))
+            self.targets[pk] = target
+        return target
+
+    def _find(self, key: str, value: str | None) -> _Target | None:
+        if not value:
+            return None
+        hit = self.index[key].get(value)
+        if hit is not None:
+            return hit
+        pk = self.known[key].get(value)
+        return self._existing(pk) if pk is not None else None
+
+    def _register(self, target: _Target) -> None:
+        c = target.contact
+        if c.external_id:
+            self.index["external_id"][c.external_id] = target
+        emails, phones = self.index["email"], self.index["phone"]
+        for email in target.emails:
+            emails.setdefault(email, target)
+        for phone in target.phones:
+            phones.setdefault(phone, target)
+
+    def apply(self, row: _Row) -> str:
+        clean = row.clean
+        assert clean is not None
+        values = clean.values
+        found: list[tuple[str, _Target]] = []
+        for key in IDENTITY_KEYS:
+            target = self._find(key, values.get(key))
+            if target is not None and all(t is not target for _, t in found):
+                found.append((key, target))
+        ext = values.get("external_id")
+        if len(found) > 1:
+            parts = [f"{key} matches {_label(t)}" for key, t in found]
+            self._duplicate(
+                row, found[0][1], "; ".join(parts) + ": not imported, resolve in the data-quality queue"
+            )
+            return "skipped"
+        if found:
+            target = found[0][1]
+            current_ext = target.contact.external_id
+            if ext and current_ext and current_ext != ext:
+                self._duplicate(
+                    row,
+                    target,
+                    f"{found[0][0]} matches {_label(target)}, whose external id is {current_ext!r}, not {ext!r}",
+                )
+                return "skipped"
+            return self._update(row, target)
+        check_complete(clean, self.run.defs)
+        if clean.errors:
+            row.errors.extend(clean.errors)
+            return "skipped"
+        return self._create(row)
+
+    def _duplicate(self, row: _Row, target: _Target, message: str) -> None:
+        row.reason = DataQualityItem.Reason.DUPLICATE
+        row.contact_id = None if target.is_new else target.contact.pk
+        row.errors.append(FieldError("row", message))
+
+    # -- applying a row -----------------------------------------------------------------------
+
+    def _create(self, row: _Row) -> str:
+        clean = row.clean
+        assert clean is not None
+        values = {k: v for k, v in clean.values.items() if v is not None and v != ""}
+        values["custom"] = {k: v for k, v in clean.custom.items() if v is not None}
+        values["created_at"] = values["updated_at"] = self.now
+        if clean.owner_username:
+            values["owner_id"] = self.run.owners[clean.owner_username.lower()]
+        contact = _NewContact(values)
+        target = _Target(contact, is_new=True)  # type: ignore[arg-type]
+        self.new.append(target)
+        if clean.company_name:
+            target.company = clean.company_name
+            self.companies.append((target, clean.company_name))
+        self._add_points(target, clean, lambda _name, attr, value: setattr(contact, attr, value))
+        tag_names = self._add_tags(target, clean.tags or [])
+        self._register(target)
+        payload: Any
+        if tag_names:
+            payload = {**self.run.created_payload, "row": row.row, "tags": tag_names}
+        else:  # the common case, JSON-encoded here: one f-string instead of json.dumps per row
+            payload = _Json(self.run.created_json.format(row=row.row))
+        self.stage_changes.append((target, "", contact.stage, "created (import)"))
+        self.activities.append((target, "contact_created", payload, None))
+        self._lead(row, target)
+        return "created"
+
+    def _update(self, row: _Row, target: _Target) -> str:
+        clean = row.clean
+        assert clean is not None
+        contact = target.contact
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+
+        def change(name: str, attr: str, value: Any) -> None:
+            old = getattr(contact, attr)
+            if old == value:
+                return
+            if name not in before:
+                before[name] = _jsonable(old)
+            after[name] = _jsonable(value)
+            setattr(contact, attr, value)
+
+        values = clean.values
+        for name in _SIMPLE_FIELDS:
+            value = values.get(name)
+            if value not in (None, ""):
+                change(name, name, value)
+        ext = values.get("external_id")
+        if ext and not contact.external_id:
+            change("external_id", "external_id", ext)
+        for kind, known in (("email", target.emails), ("phone", target.phones)):
+            value = values.get(kind)
+            if not value or value == getattr(contact, kind):
+                continue
+            old = getattr(contact, kind)
+            if value in known and old:
+                continue  # already one of the contact's extra addresses
+            change(kind, kind, value)
+            if old:
+                self.points.append((target, kind, old, "previous"))
+            known.add(value)
+        if clean.custom:
+            merged = dict(contact.custom or {})
+            for key, value in clean.custom.items():
+                if value is not None:
+                    merged[key] = value
+            if merged != (contact.custom or {}):
+                change("custom", "custom", merged)
+        if clean.company_name and clean.company_name.lower() != target.company.lower():
+            before["company"] = target.company or None
+            after["company"] = clean.company_name
+            target.company = clean.company_name
+            self.companies.append((target, clean.company_name))  # its id is set in flush()
+        if clean.owner_username:
+            change("owner_id", "owner_id", self.run.owners[clean.owner_username.lower()])
+        points_before = len(self.points)
+        self._add_points(target, clean, change)
+        if len(self.points) > points_before:
+            added = [p[2] for p in self.points[points_before:]]
+            after["points_added"] = added
+        tag_names = self._add_tags(target, clean.tags or [])
+        stage = values.get("stage")
+        stage_moved = False
+        if stage and stage != contact.stage and self._may_move(contact.stage, stage):
+            self.stage_changes.append((target, contact.stage, stage, "import"))
+            self.activities.append(
+                (
+                    target,
+                    "stage_changed",
+                    {"from": contact.stage, "to": stage, "reason": "import", "row": row.row},
+                    None,
+                )
+            )
+            contact.stage = stage
+            stage_moved = True
+        lead_added = self._lead(row, target)
+        self._register(target)
+        fields_changed = [k for k in before if k != "points_added"]
+        if not target.is_new and (fields_changed or stage_moved):
+            written = self.changed.setdefault(contact.pk, set())
+            written.update("owner" if k == "owner_id" else k for k in fields_changed)
+            if stage_moved:
+                written.add("stage")
+        if before or "points_added" in after:
+            payload = {"before": before, "after": after, "source": "import", "row": row.row}
+            self.activities.append((target, "contact_updated", payload, None))
+        if tag_names:
+            self.activities.append(
+                (target, "tags_changed", {"added": tag_names, "removed": [], "source": "import"}, None)
+            )
+        if before or after or tag_names or stage_moved or lead_added:
+            return "updated"
+        return "unchanged"
+
+    def _may_move(self, current: str, to: str) -> bool:
+        if self.run.kind != "leads":
+            return True
+        if current in FUNNEL and to in FUNNEL:
+            return STAGE_ORDER[to] > STAGE_ORDER[current]
+        return True
+
+    def _add_points(
+        self, target: _Target, clean: CleanContact, set_primary: Callable[[str, str, Any], None]
+    ) -> None:
+        """Extra emails/phones: the first fills an empty primary, the rest become ContactPoints."""
+        for kind, values, known in (
+            ("email", clean.extra_emails, target.emails),
+            ("phone", clean.extra_phones, target.phones),
+        ):
+            for value in values:
+                if value not in known:
+                    known.add(value)
+                    if not getattr(target.contact, kind):
+                        set_primary(kind, kind, value)
+                    else:
+                        self.points.append((target, kind, value, ""))
+
+    def _add_tags(self, target: _Target, names: list[str]) -> list[str]:
+        added: list[str] = []
+        for name in names:
+            key = name.lower()
+            if key not in target.tag_keys:
+                target.tag_keys.add(key)
+                self.tag_links.append((target, name))  # the tag's id is found in flush()
+                added.append(name)
+        return added
+
+    def _lead(self, row: _Row, target: _Target) -> bool:
+        if self.run.kind != "leads" or row.capture is None:
+            return False
+        capture = {k: _jsonable(v) for k, v in row.capture.items()}
+        fp = _fingerprint(capture)
+        if not target.is_new and (target.contact.pk, fp) in self.matches.leads:
+            return False
+        if not target.is_new:
+            self.matches.leads.add((target.contact.pk, fp))
+        elif (id(target), fp) in self.new_leads:
+            return False
+        else:
+            self.new_leads.add((id(target), fp))
+        payload = {**capture, "fingerprint": fp, "source": "import", "row": row.row}
+        occurred = row.capture.get("occurred_at")
+        self.activities.append((target, "lead_captured", payload, occurred))
+        return True
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Companies and tags named by the rows written are found or created here, in bulk, so a
+        rejected row never leaves a company or tag behind."""
+        now = self.now
+        if self.companies:
+            company_ids = self.run.company_ids(dict.fromkeys(name for _, name in self.companies))
+            for target, name in self.companies:
+                target.contact.company_id = company_ids[name.lower()]
+        if self.new:
+            contacts = _table(Contact, tuple(_contact_defaults()))
+            ids = contacts.insert([t.contact.__dict__ for t in self.new], returning_ids=True)
+            for target, pk in zip(self.new, ids, strict=True):
+                target.contact.pk = pk
+        if self.changed:
+            fields = sorted(set().union(*self.changed.values()) | {"version", "updated_at"})
+            objs = []
+            for pk in self.changed:
+                contact = self.targets[pk].contact
+                contact.version += 1
+                contact.updated_at = now
+                objs.append(contact)
+            Contact.objects.bulk_update(objs, fields, batch_size=500)
+        if self.points:
+            _table(ContactPoint, ("contact_id", "kind", "value", "label")).insert(
+                [
+                    {"contact_id": t.contact.pk, "kind": k, "value": v, "label": label}
+                    for t, k, v, label in self.points
+                ],
+                ignore_conflicts=True,
+            )
+        if self.tag_links:
+            tag_ids = self.run.tag_ids(dict.fromkeys(name for _, name in self.tag_links))
+            _table(ContactTag, ("contact_id", "tag_id")).insert(
+                [{"contact_id": t.contact.pk, "tag_id": tag_ids[name.lower()]} for t, name in self.tag_links],
+                ignore_conflicts=True,
+            )
+        actor_id = self.run.actor_id
+        if self.stage_changes:
+            _table(
+                StageChange, ("contact_id", "from_stage", "to_stage", "actor_id", "reason", "occurred_at")
+            ).insert(
+                [
+                    {
+                        "contact_id": t.contact.pk,
+                        "from_stage": f,
+                        "to_stage": to,
+                        "actor_id": actor_id,
+                        "reason": reason,
+                        "occurred_at": now,
+                    }
+                    for t, f, to, reason in self.stage_changes
+                ]
+            )
+        if self.activities:
+            _table(Activity, ("contact_id", "kind", "actor_id", "payload", "occurred_at")).insert(
+                [
+                    {
+                        "contact_id": t.contact.pk,
+                        "kind": kind,
+                        "actor_id": actor_id,
+                        "payload": payload,
+                        "occurred_at": at or now,
+                    }
+                    for t, kind, payload, at in self.activities
+                ]
+            )
+
+
+def _sql_names(model: type[Model]) -> str:
+    return str(connections[DEFAULT_DB_ALIAS].ops.quote_name(model._meta.db_table))
+
+
+def _select_in(sql: str, values: Iterable[str]) -> list[tuple[Any, ...]]:
+    """Run `sql`, whose `{}` is an IN list, for `values` in chunks under the parameter limit.
+
+    Plain SQL: the ORM prepares every value of a 2,000-long IN list on its own, which costs more
+    than the query."""
+    items = list(values)
+    if not items:
+        return []
+    connection = connections[DEFAULT_DB_ALIAS]
+    per = min(2000, (connection.features.max_query_params or 65535) - 10)
+    rows: list[tuple[Any, ...]] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(items), per):
+            chunk = items[start : start + per]
+            cursor.execute(sql.format(", ".join(["%s"] * len(chunk))), chunk)
+            rows.extend(cursor.fetchall())
+    return rows
+
+
+class _Json(str):
+    """A value already encoded as JSON (for `_Table` inserts)."""
+
+
+class _Table:
+    """Raw bulk INSERTs into one model's table: `executemany` on SQLite, `COPY` on PostgreSQL.
+
+    The ORM's bulk_create spends most of an import's time building SQL for each value; here
+    each column gets the backend's adapter once (dates, JSON, IPs) and the rows go in as tuples.
+    Contacts use a multi-row INSERT ... RETURNING id, in statements that stay under the
+    backend's parameter limit.
+    """
+
+    def __init__(self, model: type[Model], fields: tuple[str, ...]) -> None:
+        connection = connections[DEFAULT_DB_ALIAS]
+        self.vendor = connection.vendor
+        qn = connection.ops.quote_name
+        meta = model._meta
+        self.fields = [meta.get_field(name) for name in fields]
+        self.names = [f.attname for f in self.fields]  # type: ignore[union-attr]
+        self.table = qn(meta.db_table)
+        self.columns = ", ".join(qn(str(f.column)) for f in self.fields)  # type: ignore[union-attr]
+        self.adapters = [self._adapter(f) for f in self.fields]
+
+    def _adapter(self, field: Any) -> Callable[[Any], Any] | None:
+        ops = self.connection.ops
+        kind = field.get_internal_type()
+        if kind == "DateTimeField":
+            return None if self.vendor == "postgresql" else ops.adapt_datetimefield_value
+        if kind == "DateField":
+            return None if self.vendor == "postgresql" else ops.adapt_datefield_value
+        if kind == "JSONField":
+            encoder = field.encoder
+            return lambda v: v if isinstance(v, _Json) else "{}" if v == {} else json.dumps(v, cls=encoder)
+        if kind == "GenericIPAddressField":
+            return ops.adapt_ipaddressfield_value
+        return None
+
+    def _tuples(self, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        get = itemgetter(*self.names)
+        adapted = [(i, a) for i, a in enumerate(self.adapters) if a is not None]
+        if not adapted:
+            return [get(row) for row in rows]
+        out = []
+        memo: dict[tuple[int, int], Any] = {}  # the batch's timestamp is one object on every row
+        for row in rows:
+            values = list(get(row))
+            for i, adapt in adapted:
+                value = values[i]
+                if value is None:
+                    continue
+                if isinstance(value, dt.datetime):
+                    key = (i, id(value))
+                    if key not in memo:
+                        memo[key] = (value, adapt(value))  # keep `value` alive so its id stays unique
+                    values[i] = memo[key][1]
+                else:
+                    values[i] = adapt(value)
+            out.append(tuple(values))
+        return out
+
+    @property
+    def connection(self) -> Any:
+        # Looked up on every use: this object is cached across threads (a threaded web server
+        # runs imports too) and Django connections belong to the thread that opened them.
+        return connections[DEFAULT_DB_ALIAS]
+
+    def insert(
+        self, rows: list[dict[str, Any]], *, returning_ids: bool = False, ignore_conflicts: bool = False
+    ) -> list[int]:
+        data = self._tuples(rows)
+        width = len(self.names)
+        with self.connection.cursor() as cursor:
+            if returning_ids:
+                limit = self.connection.features.max_query_params or 65535
+                per = max(1, min(1000, limit // width))
+                row_sql = "(" + ", ".join(["%s"] * width) + ")"
+                ids: list[int] = []
+                for start in range(0, len(data), per):
+                    chunk = data[start : start + per]
+                    sql = f"INSERT INTO {self.table} ({self.columns}) VALUES {', '.join([row_sql] * len(chunk))} RETURNING id"  # noqa: S608 (quoted identifiers)
+                    cursor.execute(sql, [v for row in chunk for v in row])
+                    # Ids grow in insertion order within one statement; sorting does not depend
+                    # on the order RETURNING happens to list them in.
+                    ids.extend(sorted(r[0] for r in cursor.fetchall()))
+                return ids
+            if self.vendor == "postgresql" and not ignore_conflicts:
+                with cursor.cursor.copy(f"COPY {self.table} ({self.columns}) FROM STDIN") as copy:
+                    for row in data:
+                        copy.write_row(row)
+                return []
+            marks = ", ".join(["%s"] * width)
+            verb = "INSERT OR IGNORE" if ignore_conflicts and self.vendor == "sqlite" else "INSERT"
+            tail = " ON CONFLICT DO NOTHING" if ignore_conflicts and self.vendor != "sqlite" else ""
+            cursor.executemany(f"{verb} INTO {self.table} ({self.columns}) VALUES ({marks}){tail}", data)
+        return []
+
+
+@lru_cache(maxsize=16)
+def _table(model: type[Model], fields: tuple[str, ...]) -> _Table:
+    return _Table(model, fields)
+
+
+def _label(target: _Target) -> str:
+    if target.is_new:
+        return "a contact created by an earlier row of this file"
+    return f"contact #{target.contact.pk}"
+
+
+# --- preparing rows in parallel -------------------------------------------------------------
+# Cleaning a row (phone and email rules above all) costs more than writing it. On a big file the
+# rows are cleaned in forked worker processes, a few batches ahead, while this process writes;
+# the workers never touch the database (they inherit the run's state and leave with os._exit).
+
+_WORKER_RUN: _Run | None = None
+PARALLEL_MIN_BYTES = 4 * 2**20
+
+
+def _workers_for(size: int) -> int:
+    """Worker processes for a file of `size` bytes: LEADBRIDGE["IMPORT_WORKERS"] (default: the
+    CPUs, at most 4) from LEADBRIDGE["IMPORT_PARALLEL_MIN_BYTES"] (default 4 MB) up; 0 = none."""
+    options = settings.LEADBRIDGE
+    configured = options.get("IMPORT_WORKERS")
+    workers = int(str(configured)) if configured is not None else min(4, os.cpu_count() or 1)
+    threshold = int(str(options.get("IMPORT_PARALLEL_MIN_BYTES", PARALLEL_MIN_BYTES)))
+    if workers < 2 or size < threshold or not sys.platform.startswith("linux"):
+        return 0
+    return workers if "fork" in multiprocessing.get_all_start_methods() else 0
+
+
+def _prepare_chunk(records: list[Record]) -> list[_Row]:
+    run = _WORKER_RUN
+    assert run is not None, "a worker process forked outside an import"
+    return [run.prepare(record) for record in records]
+
+
+def _prepared_batches(
+    run: _Run, records: Iterable[Record], batch_size: int, workers: int
+) -> Iterator[list[_Row]]:
+    """The file's rows, cleaned, in batches; in `workers` processes when there are any."""
+    source = iter(records)
+    chunks = iter(lambda: list(islice(source, batch_size)), [])
+    if not workers:
+        for chunk in chunks:
+            yield [run.prepare(record) for record in chunk]
+        return
+    global _WORKER_RUN
+    _WORKER_RUN = run
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            pending: deque[Future[list[_Row]]] = deque()
+            for chunk in chunks:
+                pending.append(pool.submit(_prepare_chunk, chunk))
+                if len(pending) > workers * 2:  # bounded read-ahead keeps memory flat
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+    finally:
+        _WORKER_RUN = None
+
+
+# --- entry points ---------------------------------------------------------------------------
+
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+def import_file(
+    *,
+    kind: str,
+    path: str | Path,
+    mapping: Mapping[str, str],
+    defaults: Mapping[str, str],
+    dry_run: bool,
+    actor: Any,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    job_id: int | None = None,
+    source_name: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Import a CSV file; returns the summary (see the module docstring). `actor=None` is the system.
+
+    Raises ValidationFailed for problems with the file or the mapping as a whole (nothing is
+    written then); problems with rows are reported in the summary and never stop the run.
+    """
+    if actor is not None:
+        require(actor, Perm.CONTACT_IMPORT)
+    _check_kind(kind)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(2, "No such file", str(path))
+    defs = custom_field_defs()
+    batch_size = max(1, int(str(settings.LEADBRIDGE.get("IMPORT_BATCH_SIZE", 2000))))
+    with CsvFile(path, encoding=encoding, delimiter=delimiter) as csv_file:
+        plan = build_plan(csv_file.header, kind=kind, mapping=mapping, defaults=defaults, defs=defs)
+        run = _Run(
+            kind=kind,
+            plan=plan,
+            header=csv_file.header,
+            defs=defs,
+            actor=actor,
+            source_name=source_name or path.name,
+            job_id=job_id,
+        )
+
+        workers = _workers_for(csv_file.size)
+
+        def go() -> None:
+            for batch in _prepared_batches(run, csv_file.records(), batch_size, workers):
+                run.run_batch(batch)
+                if progress is not None:
+                    progress({**run.counts, "bytes": csv_file.position, "total_bytes": csv_file.size})
+
+        if dry_run:
+            with transaction.atomic():
+                go()
+                transaction.set_rollback(True)
+        else:
+            go()
+        summary = run.summary(encoding=csv_file.encoding, delimiter=csv_file.delimiter, dry_run=dry_run)
+    if not dry_run:
+        audit_record(
+            actor=actor,
+            action="contact.import",
+            object_type="import_job" if job_id else "import",
+            object_id=job_id or "",
+            after={
+                "kind": kind,
+                "file": run.source_name,
+                "rows": summary["rows"],
+                "created": summary["created"],
+                "updated": summary["updated"],
+                "unchanged": summary["unchanged"],
+                "skipped": summary["skipped"],
+                "created_refs": summary["created_refs"],
+            },
+        )
+    return summary
+
+
+# --- import jobs (the import page) -------------------------------------------------------------
+
+
+def import_job_create(*, actor: Any, kind: str, upload: UploadedFile) -> ImportJob:
+    """Store an uploaded file as an import job and read its header (summary["sniff"])."""
+    require(actor, Perm.CONTACT_IMPORT)
+    _check_kind(kind)
+    name = Path(upload.name or "import.csv").name[:255] or "import.csv"
+    job = ImportJob(kind=kind, original_name=name, created_by=actor, created_at=clock.now())
+    job.file.save(name, upload, save=False)
+    try:
+        info = sniff(job.file.path, kind=kind)
+    except ServiceError:
+        job.file.delete(save=False)
+        raise
+    job.summary = {"sniff": info.as_dict()}
+    job.save()
+    audit_record(
+        actor=actor,
+        action="import.upload",
+        object_type="import_job",
+        object_id=job.pk,
+        after={"kind": kind, "file": name, "size": job.file.size},
+    )
+    return job
+
+
+def import_job_get(*, actor: Any, job_id: int) -> ImportJob:
+    require(actor, Perm.CONTACT_IMPORT)
+    job = ImportJob.objects.filter(pk=job_id).first()
+    if job is None:
+        raise NotFound("Import not found")
+    return job
+
+
+@transaction.atomic
+def import_job_start(
+    *, actor: Any, job_id: int, mapping: Mapping[str, str], defaults: Mapping[str, str], dry_run: bool
+) -> ImportJob:
+    """Check the mapping against the file's header, then queue the run for the worker."""
+    require(actor, Perm.CONTACT_IMPORT)
+    job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
+    if job is None:
+        raise NotFound("Import not found")
+    if job.status == ImportJob.Status.RUNNING:
+        raise Conflict("This import is already running")
+    if not job.file:
+        raise Conflict("The import has no file")
+    info = job.summary.get("sniff") or sniff(job.file.path, kind=job.kind).as_dict()
+    build_plan(info["header"], kind=job.kind, mapping=mapping, defaults=defaults, defs=custom_field_defs())
+    job.mapping = dict(mapping)
+    job.defaults = dict(defaults)
+    job.dry_run = bool(dry_run)
+    job.status = ImportJob.Status.RUNNING
+    job.summary = {"sniff": info, "queued_at": clock.now().isoformat()}
+    job.finished_at = None
+    job.save()
+    run_import_job.enqueue(job_id=job.pk)
+    return job
+
+
+def import_job_run(*, job_id: int) -> ImportJob | None:
+    """Run a queued import job (the worker calls this). Safe to call twice: a job that is not
+    queued is left alone, and a re-run of an import changes nothing."""
+    job = ImportJob.objects.select_related("created_by").filter(pk=job_id).first()
+    if job is None or job.status != ImportJob.Status.RUNNING:
+        return job
+    base = {"sniff": job.summary.get("sniff", {})}
+    sniffed = base["sniff"]
+
+    def progress(state: dict[str, Any]) -> None:
+        ImportJob.objects.filter(pk=job_id).update(summary={**base, "progress": state})
+
+    try:
+        summary = import_file(
+            kind=job.kind,
+            path=job.file.path,
+            mapping=job.mapping,
+            defaults=job.defaults,
+            dry_run=job.dry_run,
+            actor=job.created_by,
+            encoding=sniffed.get("encoding"),
+            delimiter=sniffed.get("delimiter"),
+            job_id=job.pk,
+            source_name=job.original_name,
+            progress=progress,
+        )
+    except (ServiceError, OSError) as exc:
+        job.status = ImportJob.Status.FAILED
+        errors = [e.as_dict() for e in exc.errors] if isinstance(exc, ServiceError) else []
+        job.summary = {**base, "error": str(exc), "errors": errors}
+    else:
+        job.status = ImportJob.Status.DONE
+        job.summary = {**base, **summary}
+    job.finished_at = clock.now()
+    job.save(update_fields=["status", "summary", "finished_at"])
+    return job
+
+
+def import_job_errors_csv(job: ImportJob) -> str:
+    """The job's row errors as CSV: row, field, message, then the row's original columns."""
+    summary = job.summary or {}
+    errors: list[dict[str, Any]] = summary.get("errors", [])
+    sniffed = summary.get("sniff", {})
+    header: list[str] = list(sniffed.get("header", []))
+    wanted = {e["row"] for e in errors if isinstance(e.get("row"), int)}
+    raw: dict[int, list[str]] = {}
+    if wanted and job.file:
+        last = max(wanted)
+        with CsvFile(
+            job.file.path,
+            encoding=summary.get("encoding") or sniffed.get("encoding"),
+            delimiter=summary.get("delimiter") or sniffed.get("delimiter"),
+        ) as csv_file:
+            header = csv_file.header
+            for record in csv_file.records():
+                if record.row in wanted:
+                    raw[record.row] = record.values or []
+                if record.row >= last:
+                    break
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["row", "field", "message", *header])
+    for err in errors:
+        writer.writerow(
+            [
+                err.get("row", ""),
+                err.get("field", ""),
+                err.get("message", ""),
+                *raw.get(err.get("row", 0), []),
+            ]
+        )
+    return out.getvalue()
+
+
+__all__ = [
+    "FIELDS",
+    "CsvInfo",
+    "Plan",
+    "build_plan",
+    "import_file",
+    "import_job_create",
+    "import_job_errors_csv",
+    "import_job_get",
+    "import_job_run",
+    "import_job_start",
+    "parse_pairs",
+    "sniff",
+    "target_fields",
+]
