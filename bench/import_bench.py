@@ -19,8 +19,6 @@ Prints one JSON document: seconds and rows/s per step, the ratio raw/import, the
 the peak memory of the child. `--profile DIR` writes cProfile stats of the import step there.
 """
 
-# ruff: noqa: RUF001
-# (Cyrillic data.)
 from __future__ import annotations
 
 import argparse

@@ -361,7 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "json"], default="csv")
     p.set_defaults(func=cmd_export)
 
-    seg = sub.add_parser("segment", help="evaluate a filter expression").add_subparsers(dest="action", required=True)
+    seg = sub.add_parser("segment", help="evaluate a filter expression").add_subparsers(
+        dest="action", required=True
+    )
     for action in ("count", "list"):
         p = seg.add_parser(action)
         p.add_argument("expr")

@@ -9,9 +9,6 @@ Row numbers are line numbers in the file, the header being row 1; a record whose
 field spans several lines carries the number of the line it starts on.
 """
 
-# ruff: noqa: RUF001
-# (Russian and Polish header names.)
-
 from __future__ import annotations
 
 import codecs

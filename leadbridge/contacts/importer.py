@@ -622,7 +622,7 @@ class _Matches:
         # Identifiers come from the models; every value is a parameter.
         contact_t, point_t = _sql_names(Contact), _sql_names(ContactPoint)
         for ext, pk, merged_into, erased in _select_in(
-            f"SELECT external_id, id, merged_into_id, erased_at FROM {contact_t} WHERE external_id IN ({{}})",  # noqa: S608
+            f"SELECT external_id, id, merged_into_id, erased_at FROM {contact_t} WHERE external_id {{}}",  # noqa: S608
             exts,
         ):
             if erased is None:
@@ -632,13 +632,13 @@ class _Matches:
         for column, found, values in (("email", by_email, emails), ("phone", by_phone, phones)):
             # Several contacts with one value: the oldest wins, primary values before extra ones.
             primary = (
-                f"SELECT {column}, id FROM {contact_t} WHERE {column} IN ({{}})"  # noqa: S608
+                f"SELECT {column}, id FROM {contact_t} WHERE {column} {{}}"  # noqa: S608
                 " AND merged_into_id IS NULL AND erased_at IS NULL ORDER BY id DESC"
             )
             found.update(_select_in(primary, values))
             extra = (
                 f"SELECT p.value, p.contact_id FROM {point_t} p JOIN {contact_t} c ON c.id = p.contact_id"  # noqa: S608
-                f" WHERE p.kind = '{column}' AND p.value IN ({{}})"
+                f" WHERE p.kind = '{column}' AND p.value {{}}"
                 " AND c.merged_into_id IS NULL AND c.erased_at IS NULL ORDER BY p.contact_id"
             )
             for value, pk in _select_in(extra, values):
@@ -798,7 +798,8 @@ class _BatchWriter:
         if found:
             target = found[0][1]
             current_ext = target.contact.external_id
-            if ext and current_ext and current_ext != ext:
+            # (found by its external id yet holding another: the row's id is a contact merged into it)
+            if ext and current_ext and current_ext != ext and found[0][0] != "external_id":
                 self._duplicate(
                     row,
                     target,
@@ -1060,20 +1061,23 @@ def _sql_names(model: type[Model]) -> str:
 
 
 def _select_in(sql: str, values: Iterable[str]) -> list[tuple[Any, ...]]:
-    """Run `sql`, whose `{}` is an IN list, for `values` in chunks under the parameter limit.
+    """Run `sql`, whose `{}` stands for "is one of `values`", in chunks under the parameter limit.
 
     Plain SQL: the ORM prepares every value of a 2,000-long IN list on its own, which costs more
-    than the query."""
+    than the query; on PostgreSQL the list is one array parameter (`= ANY(%s)`)."""
     items = list(values)
     if not items:
         return []
     connection = connections[DEFAULT_DB_ALIAS]
-    per = min(2000, (connection.features.max_query_params or 65535) - 10)
     rows: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(sql.format("= ANY(%s)"), [items])
+            return list(cursor.fetchall())
+        per = min(2000, (connection.features.max_query_params or 65535) - 10)
         for start in range(0, len(items), per):
             chunk = items[start : start + per]
-            cursor.execute(sql.format(", ".join(["%s"] * len(chunk))), chunk)
+            cursor.execute(sql.format("IN (" + ", ".join(["%s"] * len(chunk)) + ")"), chunk)
             rows.extend(cursor.fetchall())
     return rows
 
@@ -1098,6 +1102,7 @@ class _Table:
         meta = model._meta
         self.fields = [meta.get_field(name) for name in fields]
         self.names = [f.attname for f in self.fields]  # type: ignore[union-attr]
+        self.model_table = meta.db_table
         self.table = qn(meta.db_table)
         self.columns = ", ".join(qn(str(f.column)) for f in self.fields)  # type: ignore[union-attr]
         self.adapters = [self._adapter(f) for f in self.fields]
@@ -1151,29 +1156,50 @@ class _Table:
         data = self._tuples(rows)
         width = len(self.names)
         with self.connection.cursor() as cursor:
+            ids: list[int] = []
+            columns = self.columns
             if returning_ids:
-                limit = self.connection.features.max_query_params or 65535
-                per = max(1, min(1000, limit // width))
-                row_sql = "(" + ", ".join(["%s"] * width) + ")"
-                ids: list[int] = []
-                for start in range(0, len(data), per):
-                    chunk = data[start : start + per]
-                    sql = f"INSERT INTO {self.table} ({self.columns}) VALUES {', '.join([row_sql] * len(chunk))} RETURNING id"  # noqa: S608 (quoted identifiers)
-                    cursor.execute(sql, [v for row in chunk for v in row])
-                    # Ids grow in insertion order within one statement; sorting does not depend
-                    # on the order RETURNING happens to list them in.
-                    ids.extend(sorted(r[0] for r in cursor.fetchall()))
-                return ids
+                ids = self._new_ids(cursor, len(data))
+                data = [(pk, *row) for pk, row in zip(ids, data, strict=True)]
+                columns = f"{self.connection.ops.quote_name('id')}, {columns}"
+                width += 1
             if self.vendor == "postgresql" and not ignore_conflicts:
-                with cursor.cursor.copy(f"COPY {self.table} ({self.columns}) FROM STDIN") as copy:
+                # The raw cursor's COPY: its errors go through Django's wrapper, so a unique
+                # violation is an IntegrityError like any other.
+                with (
+                    self.connection.wrap_database_errors,
+                    cursor.cursor.copy(f"COPY {self.table} ({columns}) FROM STDIN") as copy,
+                ):
                     for row in data:
                         copy.write_row(row)
-                return []
+                return ids
             marks = ", ".join(["%s"] * width)
             verb = "INSERT OR IGNORE" if ignore_conflicts and self.vendor == "sqlite" else "INSERT"
             tail = " ON CONFLICT DO NOTHING" if ignore_conflicts and self.vendor != "sqlite" else ""
-            cursor.executemany(f"{verb} INTO {self.table} ({self.columns}) VALUES ({marks}){tail}", data)
-        return []
+            cursor.executemany(f"{verb} INTO {self.table} ({columns}) VALUES ({marks}){tail}", data)
+        return ids
+
+    def _new_ids(self, cursor: Any, count: int) -> list[int]:
+        """Ids for `count` new rows, taken before the insert so the rows can go in by COPY or
+        executemany. PostgreSQL: from the table's sequence. SQLite: after the highest id ever
+        used (AUTOINCREMENT's sqlite_sequence); the batch's transaction holds SQLite's write lock
+        (transaction_mode IMMEDIATE), so no one else takes them meanwhile, and a clash would be
+        an IntegrityError that sends the batch to the row-by-row retry."""
+        if self.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [self.model_table, count],
+            )
+            return sorted(r[0] for r in cursor.fetchall())
+        if self.vendor == "sqlite":
+            cursor.execute(
+                f"SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0),"  # noqa: S608
+                f" COALESCE((SELECT max(id) FROM {self.table}), 0))",
+                [self.model_table],
+            )
+            start = int(cursor.fetchone()[0]) + 1
+            return list(range(start, start + count))
+        raise NotImplementedError(f"bulk import into {self.vendor} is not supported")
 
 
 @lru_cache(maxsize=16)

@@ -59,10 +59,24 @@ def default_region() -> str:
 
 _PLUS_FORM = re.compile(r"\+[0-9 ()\-.]*")
 _SEPARATORS = str.maketrans("", "", " ()-.")
+# The private helpers `_parse_plus_form` uses; should a phonenumbers release rename one, every
+# number simply takes the slow path.
+_FAST_PARSE = all(
+    hasattr(pnu, name)
+    for name in (
+        "_MIN_LENGTH_FOR_NSN", "_MAX_LENGTH_FOR_NSN", "_extract_country_code",
+        "_maybe_strip_national_prefix_carrier_code", "_test_number_length",
+        "_set_italian_leading_zeros_for_phone_number", "ValidationResult",
+    )
+)  # fmt: skip
 _SHORT_LENGTHS = (
-    pnu.ValidationResult.TOO_SHORT,
-    pnu.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
-    pnu.ValidationResult.INVALID_LENGTH,
+    (
+        pnu.ValidationResult.TOO_SHORT,
+        pnu.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+        pnu.ValidationResult.INVALID_LENGTH,
+    )
+    if _FAST_PARSE
+    else ()
 )
 
 
@@ -75,7 +89,7 @@ def _parse_plus_form(text: str) -> phonenumbers.PhoneNumber | None:
     matters for imports of 100,000 rows. Anything it would reject is left to parse() itself,
     so errors read the same. tests/importer/test_phone_fast_path.py compares both on many numbers.
     """
-    if not _PLUS_FORM.fullmatch(text):
+    if not _FAST_PARSE or not _PLUS_FORM.fullmatch(text):
         return None
     digits = text[1:].translate(_SEPARATORS)
     if len(digits) <= pnu._MIN_LENGTH_FOR_NSN:

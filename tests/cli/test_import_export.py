@@ -1,8 +1,5 @@
 """`leadbridge import` and `leadbridge export` through the command's entry point."""
 
-# ruff: noqa: RUF001
-# (Cyrillic test data.)
-
 from __future__ import annotations
 
 import csv

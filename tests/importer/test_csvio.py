@@ -1,7 +1,5 @@
 """Reading the files people have: encodings, delimiters, broken rows, huge lines, header names."""
 
-# (Cyrillic test data.)
-
 from __future__ import annotations
 
 import codecs

@@ -1,7 +1,5 @@
 """`export(kind="contacts")`: CSV with import field names (round-trips) or one JSON document."""
 
-# (Cyrillic test data.)
-
 from __future__ import annotations
 
 import csv

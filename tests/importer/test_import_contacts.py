@@ -1,7 +1,5 @@
 """`import_file(kind="contacts")`: mapping, validation, upsert, idempotency, data quality, audit."""
 
-# (Cyrillic test data.)
-
 from __future__ import annotations
 
 import pytest
@@ -313,6 +311,13 @@ def test_rows_of_a_merged_contact_reach_the_winner(csv_file, run, admin):
     summary = run(csv_file("external_id,city\nL-1,Bergen\n"))
     assert summary["updated"] == 1
     assert Contact.objects.get(pk=winner.pk).city == "Bergen"
+    # a winner with an external id of its own: the loser's id still leads to it
+    other = contact_create(actor=admin, data={"name": "O", "external_id": "O-1"})
+    gone = contact_create(actor=admin, data={"name": "G", "external_id": "G-1"})
+    contact_merge(actor=admin, winner_id=other.pk, loser_id=gone.pk)
+    summary = run(csv_file("external_id,city\nG-1,Tromsø\n"))
+    assert (summary["updated"], summary["errors"]) == (1, [])
+    assert Contact.objects.get(pk=other.pk).city == "Tromsø"
 
 
 def test_an_actor_needs_the_import_permission(csv_file, run):

@@ -1,7 +1,5 @@
 """Import jobs behind the import page: upload, sniff, start, run by `leadbridge worker --once`."""
 
-# (Cyrillic test data.)
-
 from __future__ import annotations
 
 import csv

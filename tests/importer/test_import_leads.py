@@ -1,7 +1,5 @@
 """`import_file(kind="leads")`: one row = one inquiry, recorded as a "lead_captured" activity."""
 
-# (Cyrillic test data.)
-
 from __future__ import annotations
 
 import datetime as dt
