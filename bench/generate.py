@@ -19,7 +19,7 @@ Columns are taken from the Django models at run time; a column the generator doe
 the model field's default, so new nullable/defaulted fields do not break it.
 """
 
-# ruff: noqa: RUF001, SIM905, S105
+# ruff: noqa: SIM905, S105
 # (Cyrillic word lists; a fixed, printed benchmark password.)
 from __future__ import annotations
 

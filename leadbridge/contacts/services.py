@@ -195,6 +195,24 @@ def tags_for_names(names: Iterable[str]) -> list[Tag]:
 # --- contacts ---------------------------------------------------------------------------------
 
 
+def _contact_for(actor: Any, contact_id: int, perm: Perm, *, lock: bool = False) -> Contact:
+    """The live contact `actor` may act on with `perm` (None = the system itself), or NotFound.
+
+    Contacts outside the actor's visibility are NotFound, not Forbidden: their existence stays hidden.
+    """
+    if actor is not None:
+        require(actor, perm)
+    qs = Contact.objects.alive()
+    if lock:
+        qs = qs.select_for_update()
+    if actor is not None:
+        qs = qs.visible_to(actor)
+    contact = qs.filter(pk=contact_id).first()
+    if contact is None:
+        raise NotFound("Contact not found")
+    return contact
+
+
 def _raise_if_errors(clean: CleanContact) -> None:
     if clean.errors:
         raise ValidationFailed(clean.errors)
@@ -324,14 +342,7 @@ def contact_update(
     reason: str = "",
 ) -> Contact:
     """Change fields of a contact. With `expected_version`, a stale edit is a Conflict (no lost update)."""
-    if actor is not None:
-        require(actor, Perm.CONTACT_EDIT)
-    qs = Contact.objects.alive().select_for_update()
-    if actor is not None:
-        qs = qs.visible_to(actor)
-    contact = qs.filter(pk=contact_id).first()
-    if contact is None:
-        raise NotFound("Contact not found")
+    contact = _contact_for(actor, contact_id, Perm.CONTACT_EDIT, lock=True)
     if expected_version is not None and contact.version != expected_version:
         raise Conflict(
             "This contact was changed by someone else since you opened it; reload and try again",
@@ -399,14 +410,7 @@ def contact_update(
 @transaction.atomic
 def contact_stage_change(*, actor: Any, contact_id: int, to_stage: str, reason: str = "") -> Contact:
     """Move a contact along the lifecycle. Moving backwards needs a reason."""
-    if actor is not None:
-        require(actor, Perm.STAGE_CHANGE)
-    qs = Contact.objects.alive().select_for_update()
-    if actor is not None:
-        qs = qs.visible_to(actor)
-    contact = qs.filter(pk=contact_id).first()
-    if contact is None:
-        raise NotFound("Contact not found")
+    contact = _contact_for(actor, contact_id, Perm.STAGE_CHANGE, lock=True)
     to_stage = (to_stage or "").strip().lower()
     if to_stage not in STAGE_ORDER:
         raise field_error("stage", f"Unknown stage {to_stage!r}; one of: {', '.join(STAGE_ORDER)}")
@@ -458,14 +462,7 @@ def contact_stage_change(*, actor: Any, contact_id: int, to_stage: str, reason: 
 def contact_tags_change(
     *, actor: Any, contact_id: int, add: Iterable[str] = (), remove: Iterable[str] = ()
 ) -> Contact:
-    if actor is not None:
-        require(actor, Perm.CONTACT_EDIT)
-    qs = Contact.objects.alive()
-    if actor is not None:
-        qs = qs.visible_to(actor)
-    contact = qs.filter(pk=contact_id).first()
-    if contact is None:
-        raise NotFound("Contact not found")
+    contact = _contact_for(actor, contact_id, Perm.CONTACT_EDIT)
     add_names: list[str] = []
     for i, name in enumerate(add):
         try:
@@ -501,14 +498,7 @@ def special_date_add(*, actor: Any, contact_id: int, label: str, date: Any) -> S
     """Remember a date about a contact (anniversary, contract renewal, ...)."""
     from leadbridge.contacts.validation import parse_date
 
-    if actor is not None:
-        require(actor, Perm.CONTACT_EDIT)
-    qs = Contact.objects.alive()
-    if actor is not None:
-        qs = qs.visible_to(actor)
-    contact = qs.filter(pk=contact_id).first()
-    if contact is None:
-        raise NotFound("Contact not found")
+    contact = _contact_for(actor, contact_id, Perm.CONTACT_EDIT)
     errors: list[FieldError] = []
     try:
         label = clean_text(label, max_length=80)
@@ -629,14 +619,7 @@ def contact_erase(*, actor: Any, contact_id: int, reason: str) -> Contact:
 def note_add(
     *, actor: Any, contact_id: int, body: str, is_product_issue: bool = False, product: str = ""
 ) -> Note:
-    if actor is not None:
-        require(actor, Perm.NOTE_ADD)
-    qs = Contact.objects.alive()
-    if actor is not None:
-        qs = qs.visible_to(actor)
-    contact = qs.filter(pk=contact_id).first()
-    if contact is None:
-        raise NotFound("Contact not found")
+    contact = _contact_for(actor, contact_id, Perm.NOTE_ADD)
     errors: list[FieldError] = []
     try:
         body = clean_text(body, max_length=20000)
