@@ -7,7 +7,8 @@ How a file becomes contacts
    empty field ignores the column), then by their own name or a known synonym ("E-mail",
    "Телефон", "Nazwisko", a custom field's key or label). Other columns are listed once in
    the summary under `ignored_columns`. `defaults` give a field the same value on every row.
-2. Rows are cleaned by `cleaning.clean_contact_input`, the rule every write path uses.
+2. Rows are cleaned by `cleaning.row_cleaner`: `clean_contact_input`, the rule every write path
+   uses, with the rule of each column chosen once.
 3. Each row finds its contact by `external_id`, then email, then normalised phone (primary
    values and the extra ones in ContactPoint), or creates one. When the keys point at
    different contacts (email → A, phone → B) the row is not guessed at: it goes to the
@@ -68,8 +69,8 @@ from django.utils import timezone
 from leadbridge.contacts.cleaning import (
     CleanContact,
     check_complete,
-    clean_contact_input,
     custom_field_defs,
+    row_cleaner,
 )
 from leadbridge.contacts.csvio import CsvFile, CsvInfo, Record, suggest_mapping
 from leadbridge.contacts.models import (
@@ -353,6 +354,11 @@ class _Run:
         self.job_id = job_id
         self.region = str(settings.LEADBRIDGE["DEFAULT_PHONE_REGION"])
         self.columns_of = {t: c for _, c, t in plan.columns}
+        # = clean_contact_input(data, defs=defs, partial=True, region=self.region), per-column rules
+        keys = [t for _, _, t in plan.columns] + list(plan.fixed)
+        self.clean_row = row_cleaner(
+            ["owner" if k == "manager" else k for k in keys], defs=defs, region=self.region
+        )
         self.counts = {"rows": 0, "created": 0, "updated": 0, "unchanged": 0, "skipped": 0}
         self.errors: list[dict[str, Any]] = []
         self.errors_omitted = 0
@@ -451,7 +457,7 @@ class _Run:
             if "manager" in contact_data:
                 contact_data["owner"] = contact_data.pop("manager")
             row.capture = capture
-        clean = clean_contact_input(contact_data, defs=self.defs, partial=True, region=self.region)
+        clean = self.clean_row(contact_data)
         if self.kind == "leads":
             for err in clean.errors:
                 if err.field == "owner":

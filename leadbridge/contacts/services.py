@@ -309,8 +309,6 @@ def contact_create(
     except IntegrityError as exc:
         raise Conflict("External id is already used", [FieldError("external_id", "Already used")]) from exc
     _apply_points(contact, clean)
-    if clean.tags:
-        _set_tags(contact, clean.tags, actor=actor, replace=False)
     StageChange.objects.create(
         contact=contact,
         from_stage="",
@@ -322,6 +320,9 @@ def contact_create(
     activity_add(
         contact=contact, kind="contact_created", actor=actor, payload={"source": source}, occurred_at=now
     )
+    # After "contact_created", so the timeline reads in the order things happened.
+    if clean.tags:
+        _set_tags(contact, clean.tags, actor=actor, replace=False)
     audit_record(
         actor=actor,
         action="contact.create",
