@@ -15,10 +15,12 @@ all) as each user, and times with httpx, one request at a time:
   list_q_email  ?q=<an existing email>              list_q_phone   ?q=<an existing phone>
   card          /contacts/<random visible id>/
 
-Beside each page it times the same data queries hand-written in SQL on a direct connection
-(`raw`), so the page/raw ratio holds on a noisy machine. `--inspect` also runs every page once
-in-process with Django's test client and reports the query count, the slowest queries and
-their query plans. Prints one JSON document (and writes it to --out).
+Each page kind reports p50/p95 and `server_cpu_ms` (CPU time of the server processes per
+request, read from /proc: it barely moves when other jobs share the machine). Beside each page it
+times the same data queries hand-written in SQL on a direct connection (`raw`), so the page/raw
+ratio holds on a noisy machine. A page kind still running after 60 s stops early (>= 20
+samples). `--inspect` also runs every page once in-process with Django's test client and reports
+the query count, the slowest queries and their query plans. Prints one JSON document (and writes it to --out).
 """
 
 from __future__ import annotations

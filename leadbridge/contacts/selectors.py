@@ -57,7 +57,10 @@ def contact_list(
         qs = apply_simple_filter(qs, " ".join(shlex.quote(e) for e in extra))
     if company_id:
         qs = qs.filter(company_id=company_id)
-    qs = qs.select_related("owner", "company").prefetch_related(
+    # Owners are prefetched, not joined: with sales visibility (owner_id IN ...) a join on the
+    # owner made SQLite read and sort the whole team's contacts to show 50 (1.2 s -> 19 ms at 1M).
+    qs = qs.select_related("company").prefetch_related(
+        "owner",
         Prefetch("tag_links", queryset=ContactTag.objects.select_related("tag")),
         "points",
     )

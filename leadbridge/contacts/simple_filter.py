@@ -30,12 +30,17 @@ TEXT_FIELDS = {
     "job_title",
 }
 NUMBER_FIELDS = {"score", "id"}
+_WHOLE_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[a-z]{2,}")
 LOOKUP = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte", "=": "exact"}
 
 
 def _search(word: str) -> Q:
     if "@" in word:
-        return Q(email__startswith=word.lower())
+        lowered = word.lower()
+        # A whole address is an index lookup; a prefix LIKE scans the table on both databases.
+        if _WHOLE_EMAIL.fullmatch(lowered):
+            return Q(email=lowered)
+        return Q(email__startswith=lowered)
     digits = re.sub(r"\D", "", word)
     if len(digits) >= 6 and len(digits) >= len(word) - 4:
         try:
