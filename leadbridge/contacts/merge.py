@@ -24,7 +24,7 @@ from leadbridge.contacts.models import (
     SpecialDate,
     StageChange,
 )
-from leadbridge.contacts.services import activity_add, snapshot
+from leadbridge.contacts.services import SNAPSHOT_FIELDS, activity_add, snapshot
 from leadbridge.core import clock
 from leadbridge.core.audit import audit_record
 from leadbridge.core.errors import Conflict, NotFound, field_error
@@ -40,21 +40,10 @@ _RELATIONS: list[tuple[type[models.Model], str]] = [
     (DataQualityItem, "contact"),
 ]
 
+# Fields a merge copies to the winner where the winner has none: the snapshot's plain fields
+# (stage and external id have rules of their own below) plus the dates and relations.
 FILLABLE = (
-    "name",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "job_title",
-    "street",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-    "geo_city",
-    "geo_country",
-    "ip_address",
+    *(f for f in SNAPSHOT_FIELDS if f not in {"stage", "external_id"}),
     "birthday",
     "company_id",
     "owner_id",
