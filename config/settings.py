@@ -209,6 +209,8 @@ LEADBRIDGE = {
     "DEFAULT_PHONE_REGION": env("DEFAULT_PHONE_REGION", "RU"),
     "DEFAULT_CURRENCY": env("DEFAULT_CURRENCY", "RUB"),
     "IMPORT_BATCH_SIZE": envint("IMPORT_BATCH_SIZE", 2000),
+    # Processes that clean rows while the importing process writes (big files); unset = automatic.
+    "IMPORT_WORKERS": env("IMPORT_WORKERS", "") or None,
     "PAGE_SIZE": envint("PAGE_SIZE", 50),
 }
 

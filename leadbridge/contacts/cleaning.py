@@ -58,7 +58,7 @@ WRITABLE_FIELDS = frozenset(
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class CleanContact:
     values: dict[str, Any] = field(default_factory=dict)
     custom: dict[str, Any] = field(default_factory=dict)

@@ -44,7 +44,7 @@ class CsvInfo:
         return asdict(self)
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """One CSV record: its values, or why it could not be read (then `values` is None)."""
 

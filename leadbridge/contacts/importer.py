@@ -281,11 +281,10 @@ def build_plan(
 # --- rows -----------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)  # slots: cleaned rows travel back from the worker processes pickled
 class _Row:
     row: int
     values: list[str]
-    data: dict[str, str]
     clean: CleanContact | None = None
     capture: dict[str, Any] | None = None
     errors: list[FieldError] = field(default_factory=list)
@@ -298,7 +297,7 @@ class _Target:
 
     __slots__ = ("company", "contact", "emails", "is_new", "phones", "tag_keys")
 
-    def __init__(self, contact: Contact, *, is_new: bool, company: str = "") -> None:
+    def __init__(self, contact: _Record, *, is_new: bool, company: str = "") -> None:
         self.contact = contact
         self.is_new = is_new
         self.company = company  # the company's name ("" for none)
@@ -413,12 +412,8 @@ class _Run:
 
     # -- preparing rows (no database writes; runs outside the batch transaction) ----------
 
-    def prepare(self, record: Record) -> _Row:
-        values = record.values
-        if values is None:
-            row = _Row(row=record.row, values=[], data={}, reason=DataQualityItem.Reason.MALFORMED)
-            row.errors.append(FieldError("row", record.error))
-            return row
+    def _mapped(self, values: list[str]) -> dict[str, str]:
+        """A row's values by field name (mapped columns that are not blank, then the --set values)."""
         data: dict[str, str] = {}
         n = len(values)
         for index, _column, target in self.plan.columns:
@@ -426,7 +421,17 @@ class _Run:
                 value = values[index]
                 if value and not value.isspace():
                     data[target] = value
-        row = _Row(row=record.row, values=values, data=data)
+        return data
+
+    def prepare(self, record: Record) -> _Row:
+        values = record.values
+        if values is None:
+            row = _Row(row=record.row, values=[], reason=DataQualityItem.Reason.MALFORMED)
+            row.errors.append(FieldError("row", record.error))
+            return row
+        data = self._mapped(values)
+        n = len(values)
+        row = _Row(row=record.row, values=values)
         if n != self.width and (n < self.width or any(v.strip() for v in values[self.width :])):
             span = (
                 f" (lines {record.row}-{record.last_line}: an unclosed quote?)"
@@ -538,7 +543,7 @@ class _Run:
             "file": self.source_name,
             "row": row.row,
             "columns": columns,
-            "fields": row.data,
+            "fields": {**self._mapped(row.values), **self.plan.fixed},
             "fingerprint": fp,
         }
         if self.job_id:
@@ -613,7 +618,8 @@ class _Matches:
     by_ext: dict[str, int]
     by_email: dict[str, int]
     by_phone: dict[str, int]
-    contacts: dict[int, Contact]
+    contacts: dict[int, _Record]
+    companies: dict[int, str]  # contact id -> its company's name
     emails: dict[int, set[str]]
     phones: dict[int, set[str]]
     tags: dict[int, set[str]]
@@ -637,18 +643,20 @@ class _Matches:
                     redirect[pk] = merged_into
         for column, found, values in (("email", by_email, emails), ("phone", by_phone, phones)):
             # Several contacts with one value: the oldest wins, primary values before extra ones.
-            primary = (
-                f"SELECT {column}, id FROM {contact_t} WHERE {column} {{}}"  # noqa: S608
-                " AND merged_into_id IS NULL AND erased_at IS NULL ORDER BY id DESC"
-            )
-            found.update(_select_in(primary, values))
+            # Merged/erased contacts are dropped here, not in SQL: with `merged_into_id IS NULL`
+            # in the WHERE, SQLite walked the whole merged_into_id index (every alive contact)
+            # instead of probing the email/phone index, once per batch.
+            primary = f"SELECT {column}, id, merged_into_id, erased_at FROM {contact_t} WHERE {column} {{}}"  # noqa: S608
+            for value, pk, merged_into, erased in sorted(_select_in(primary, values), key=itemgetter(1)):
+                if merged_into is None and erased is None:
+                    found.setdefault(value, pk)
             extra = (
-                f"SELECT p.value, p.contact_id FROM {point_t} p JOIN {contact_t} c ON c.id = p.contact_id"  # noqa: S608
-                f" WHERE p.kind = '{column}' AND p.value {{}}"
-                " AND c.merged_into_id IS NULL AND c.erased_at IS NULL ORDER BY p.contact_id"
+                f"SELECT p.value, p.contact_id, c.merged_into_id, c.erased_at FROM {point_t} p"  # noqa: S608
+                f" JOIN {contact_t} c ON c.id = p.contact_id WHERE p.kind = '{column}' AND p.value {{}}"
             )
-            for value, pk in _select_in(extra, values):
-                found.setdefault(value, pk)
+            for value, pk, merged_into, erased in sorted(_select_in(extra, values), key=itemgetter(1)):
+                if merged_into is None and erased is None:
+                    found.setdefault(value, pk)
         # Follow merges to the surviving contact (a winner may have been merged later too).
         checked: set[int] = set()
         while pending := [pk for pk in redirect.values() if pk not in redirect and pk not in checked]:
@@ -665,16 +673,25 @@ class _Matches:
                 seen += 1
             by_ext[ext] = pk
         ids = set(by_ext.values()) | set(by_email.values()) | set(by_phone.values())
-        contacts: dict[int, Contact] = {}
+        contacts: dict[int, _Record] = {}
+        companies: dict[int, str] = {}
         point_emails: dict[int, set[str]] = {}
         point_phones: dict[int, set[str]] = {}
         tag_links: dict[int, set[str]] = {}
         leads: set[tuple[int, str]] = set()
         if ids:
-            qs = Contact.objects.alive().filter(pk__in=ids).select_related("company")
+            qs = Contact.objects.alive().filter(pk__in=ids)
             if transaction.get_connection().features.has_select_for_update:
                 qs = qs.select_for_update(of=("self",))
-            contacts = {c.pk: c for c in qs}
+            # Plain records, not model instances: building 2,000 Contacts per batch was most of
+            # a re-import's time.
+            names = _LOADED_FIELDS
+            for values in qs.values_list(*names, "company__name"):
+                record = _Record.__new__(_Record)
+                record.__dict__ = dict(zip(names, values, strict=False))
+                contacts[record.pk] = record
+                if values[-1]:
+                    companies[record.pk] = values[-1]
             for cid, kind, value in ContactPoint.objects.filter(contact_id__in=contacts).values_list(
                 "contact_id", "kind", "value"
             ):
@@ -693,6 +710,7 @@ class _Matches:
             by_email={k: v for k, v in by_email.items() if v in contacts},
             by_phone={k: v for k, v in by_phone.items() if v in contacts},
             contacts=contacts,
+            companies=companies,
             emails=point_emails,
             phones=point_phones,
             tags=tag_links,
@@ -706,19 +724,36 @@ _SIMPLE_FIELDS = (
 )  # fmt: skip
 
 
-class _NewContact:
-    """A contact about to be inserted: plain attributes named like Contact's (cheaper than a model
-    instance), starting from the model's defaults so a new column with a default needs nothing here."""
+class _Record:
+    """A contact as plain attributes named like Contact's attnames (much cheaper than a model
+    instance): an existing one loaded with `_LOADED_FIELDS`, or a new one (`_Record.new`)."""
 
-    pk: int | None = None
+    pk: int = 0  # a new contact's is set once inserted
     stage: str
     email: str
     phone: str
     external_id: str | None
+    custom: dict[str, Any]
+    owner_id: int | None
+    company_id: int | None
+    version: int
+    updated_at: dt.datetime
 
-    def __init__(self, values: Mapping[str, Any]) -> None:
-        self.__dict__.update(_contact_defaults())
-        self.__dict__.update(values)
+    @classmethod
+    def new(cls, values: Mapping[str, Any]) -> _Record:
+        """A contact about to be inserted, starting from the model's defaults (a new column with
+        a default needs nothing here); its `pk` is set once inserted."""
+        record = cls()
+        record.__dict__.update(_contact_defaults())
+        record.__dict__.update(values)
+        return record
+
+
+# What matching and updating an existing contact reads (`pk` first).
+_LOADED_FIELDS = (
+    "pk", *_SIMPLE_FIELDS, "external_id", "email", "phone", "stage", "custom", "owner_id",
+    "company_id", "version",
+)  # fmt: skip
 
 
 @lru_cache(maxsize=1)
@@ -758,8 +793,7 @@ class _BatchWriter:
         target = self.targets.get(pk)
         if target is None:
             matches = self.matches
-            contact = matches.contacts[pk]
-            target = _Target(contact, is_new=False, company=contact.company.name if contact.company else "")
+            target = _Target(matches.contacts[pk], is_new=False, company=matches.companies.get(pk, ""))
             target.emails |= matches.emails.get(pk, set())
             target.phones |= matches.phones.get(pk, set())
             target.tag_keys = set(matches.tags.get(pk, set()))
@@ -834,8 +868,8 @@ class _BatchWriter:
         values["created_at"] = values["updated_at"] = self.now
         if clean.owner_username:
             values["owner_id"] = self.run.owners[clean.owner_username.lower()]
-        contact = _NewContact(values)
-        target = _Target(contact, is_new=True)  # type: ignore[arg-type]
+        contact = _Record.new(values)
+        target = _Target(contact, is_new=True)
         self.new.append(target)
         if clean.company_name:
             target.company = clean.company_name
@@ -1008,14 +1042,14 @@ class _BatchWriter:
             for target, pk in zip(self.new, ids, strict=True):
                 target.contact.pk = pk
         if self.changed:
-            fields = sorted(set().union(*self.changed.values()) | {"version", "updated_at"})
-            objs = []
-            for pk in self.changed:
+            by_fields: dict[tuple[str, ...], list[_Record]] = {}
+            for pk, written in self.changed.items():
                 contact = self.targets[pk].contact
                 contact.version += 1
                 contact.updated_at = now
-                objs.append(contact)
-            Contact.objects.bulk_update(objs, fields, batch_size=500)
+                by_fields.setdefault(tuple(sorted(written)), []).append(contact)
+            for fields, records in by_fields.items():
+                _table(Contact, (*fields, "version", "updated_at")).update(records)
         if self.points:
             _table(ContactPoint, ("contact_id", "kind", "value", "label")).insert(
                 [
@@ -1185,6 +1219,17 @@ class _Table:
             cursor.executemany(f"{verb} INTO {self.table} ({columns}) VALUES ({marks}){tail}", data)
         return ids
 
+    def update(self, records: list[_Record]) -> None:
+        """Write this table's fields of `records` (existing rows, by `pk`) with one executemany."""
+        qn = self.connection.ops.quote_name
+        sets = ", ".join(f"{qn(str(f.column))} = %s" for f in self.fields)  # type: ignore[union-attr]
+        data = [
+            (*values, r.pk)
+            for values, r in zip(self._tuples([r.__dict__ for r in records]), records, strict=True)
+        ]
+        with self.connection.cursor() as cursor:
+            cursor.executemany(f"UPDATE {self.table} SET {sets} WHERE {qn('id')} = %s", data)  # noqa: S608
+
     def _new_ids(self, cursor: Any, count: int) -> list[int]:
         """Ids for `count` new rows, taken before the insert so the rows can go in by COPY or
         executemany. PostgreSQL: from the table's sequence. SQLite: after the highest id ever
@@ -1230,12 +1275,13 @@ PARALLEL_MIN_BYTES = 4 * 2**20
 
 def _workers_for(size: int) -> int:
     """Worker processes for a file of `size` bytes: LEADBRIDGE["IMPORT_WORKERS"] (default: the
-    CPUs, at most 4) from LEADBRIDGE["IMPORT_PARALLEL_MIN_BYTES"] (default 4 MB) up; 0 = none."""
+    CPUs less one, at most 4) from LEADBRIDGE["IMPORT_PARALLEL_MIN_BYTES"] (default 4 MB) up; 0 = none."""
     options = settings.LEADBRIDGE
     configured = options.get("IMPORT_WORKERS")
-    workers = int(str(configured)) if configured is not None else min(4, os.cpu_count() or 1)
+    # Default: one process per CPU besides the writing one (which is the bottleneck), at most 4.
+    workers = int(str(configured)) if configured is not None else min(4, (os.cpu_count() or 1) - 1)
     threshold = int(str(options.get("IMPORT_PARALLEL_MIN_BYTES", PARALLEL_MIN_BYTES)))
-    if workers < 2 or size < threshold or not sys.platform.startswith("linux"):
+    if workers < 1 or size < threshold or not sys.platform.startswith("linux"):
         return 0
     return workers if "fork" in multiprocessing.get_all_start_methods() else 0
 
@@ -1243,7 +1289,17 @@ def _workers_for(size: int) -> int:
 def _prepare_chunk(records: list[Record]) -> list[_Row]:
     run = _WORKER_RUN
     assert run is not None, "a worker process forked outside an import"
-    return [run.prepare(record) for record in records]
+    rows = [run.prepare(record) for record in records]
+    for row in rows:
+        row.values = []  # the parent still has them (`_attach_values`): not pickled back
+    return rows
+
+
+def _attach_values(rows: list[_Row], records: list[Record]) -> list[_Row]:
+    for row, record in zip(rows, records, strict=True):
+        if record.values is not None:
+            row.values = record.values
+    return rows
 
 
 def _prepared_batches(
@@ -1261,13 +1317,15 @@ def _prepared_batches(
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            pending: deque[Future[list[_Row]]] = deque()
+            pending: deque[tuple[Future[list[_Row]], list[Record]]] = deque()
             for chunk in chunks:
-                pending.append(pool.submit(_prepare_chunk, chunk))
+                pending.append((pool.submit(_prepare_chunk, chunk), chunk))
                 if len(pending) > workers * 2:  # bounded read-ahead keeps memory flat
-                    yield pending.popleft().result()
+                    future, sent = pending.popleft()
+                    yield _attach_values(future.result(), sent)
             while pending:
-                yield pending.popleft().result()
+                future, sent = pending.popleft()
+                yield _attach_values(future.result(), sent)
     finally:
         _WORKER_RUN = None
 

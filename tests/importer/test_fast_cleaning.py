@@ -134,3 +134,44 @@ def test_email_shortcut_accepts_only_what_djangos_validator_accepts() -> None:
             got = None
         assert got == expected, email
     assert shortcut > 5000  # the common shape really takes the shortcut
+
+
+def _strptime_date(text: str) -> Any:
+    """parse_date before its regex shortcut: the three strptime formats in order."""
+    import datetime as dt
+
+    text = text.strip()
+    for fmt in ("%Y-%m-%d", "%d.%m.%Y", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            return dt.datetime.strptime(text[:19] if "T" in text else text, fmt).date()
+        except ValueError:
+            continue
+    return "invalid"
+
+
+def test_date_shortcut_answers_like_strptime() -> None:
+    from leadbridge.contacts.validation import parse_date
+
+    rng = random.Random(11)
+    samples = ["2020-02-29", "2021-02-29", "31.04.2020", "1.1.2020", "2020-1-5", "0001-01-01", "9999-12-31"]
+    samples += [
+        "0000-01-01",
+        "2020-13-01",
+        "00.12.2020",
+        " 2020-01-05 ",
+        "2020-01-05T10:11:12",
+        "2020-01-05T25:00:00",
+    ]
+    samples += ["١٢.٠١.٢٠٢٠", "２０２０-０１-０５", "2020-01-05x", "", "2020/01/05"]
+    for _ in range(3000):
+        y, m, d = rng.randint(0, 10000), rng.randint(0, 13), rng.randint(0, 32)
+        samples.append(rng.choice([f"{y:04d}-{m:02d}-{d:02d}", f"{d:02d}.{m:02d}.{y:04d}", f"{y}-{m}-{d}"]))
+    for text in samples:
+        try:
+            got: Any = parse_date(text)
+        except Invalid:
+            got = "invalid"
+        if text == "":
+            assert got is None
+            continue
+        assert got == _strptime_date(text), text
