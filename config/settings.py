@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "leadbridge.core",
     "leadbridge.accounts",
     "leadbridge.contacts",
+    "leadbridge.marketing",
+    "leadbridge.capture",
     "leadbridge.web",
     "leadbridge.api",
     # Only for the bundled Swagger UI assets of /api/v1/docs (without it ninja loads them from a CDN).
