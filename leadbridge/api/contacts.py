@@ -261,6 +261,7 @@ def list_contacts(
             company_id=company_id,
             cursor=page.cursor,
             limit=page.limit,
+            full=True,
         )
 
 

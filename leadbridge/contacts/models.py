@@ -107,6 +107,8 @@ class Contact(models.Model):
         on_delete=models.SET_NULL,
         related_name="contacts",
         verbose_name=_("company"),
+        # contact_company indexes this column; a second FK index would be an exact duplicate.
+        db_index=False,
     )
     job_title = models.CharField(_("job title"), max_length=120, blank=True, default="")
     street = models.CharField(_("street address"), max_length=255, blank=True, default="")
@@ -125,6 +127,8 @@ class Contact(models.Model):
         on_delete=models.SET_NULL,
         related_name="owned_contacts",
         verbose_name=_("owner"),
+        # contact_owner_id (owner, id) leads with this column.
+        db_index=False,
     )
     stage = models.CharField(_("lifecycle stage"), max_length=16, choices=Stage.choices, default=Stage.LEAD)
     score = models.IntegerField(_("score"), default=0)
@@ -224,8 +228,9 @@ class Tag(models.Model):
 class ContactTag(models.Model):
     """Contact ↔ tag link. Indexed by (tag, contact) for segment semi-joins."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="tag_links")
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="contact_links")
+    # uniq_contact_tag (contact, tag) and contact_tag_by_tag (tag, contact) lead with these columns.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="tag_links", db_index=False)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="contact_links", db_index=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["contact", "tag"], name="uniq_contact_tag")]
@@ -270,7 +275,10 @@ class CustomField(models.Model):
 class StageChange(models.Model):
     """Lifecycle stage history: from, to, who, when, why."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="stage_changes")
+    # stage_change_contact (contact, occurred_at) leads with this column.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="stage_changes", db_index=False
+    )
     from_stage = models.CharField(max_length=16, blank=True, default="")
     to_stage = models.CharField(max_length=16)
     actor = models.ForeignKey(
@@ -293,7 +301,8 @@ class StageChange(models.Model):
 class Activity(models.Model):
     """The contact timeline: one row per state change, written in the same transaction."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="activities")
+    # activity_timeline (contact, -occurred_at, -id) leads with this column.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="activities", db_index=False)
     kind = models.CharField(max_length=48)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -314,7 +323,8 @@ class Activity(models.Model):
 class Note(models.Model):
     """A comment on a contact. `is_product_issue` flags product problems for the director."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="notes")
+    # note_contact (contact, -created_at) leads with this column.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="notes", db_index=False)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

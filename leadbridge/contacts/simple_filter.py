@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from django.db.models import Exists, OuterRef, Q
 
-from leadbridge.contacts.models import STAGE_ORDER, ContactQuerySet, ContactTag
+from leadbridge.contacts.models import STAGE_ORDER, ContactQuerySet, ContactTag, Tag
 from leadbridge.contacts.validation import Invalid, normalize_phone
 from leadbridge.core.errors import field_error
 
@@ -50,10 +52,21 @@ def _search(word: str) -> Q:
     return Q(name__icontains=word) | Q(email__startswith=word.lower()) | Q(last_name__istartswith=word)
 
 
-def apply_simple_filter(qs: ContactQuerySet, expr: str) -> ContactQuerySet:
+@dataclass
+class ParsedFilter:
+    """A filter expression read into its parts: tag keys (lower-cased, in the order written) and
+    the other terms' conditions. Tags stay keys so that the caller can resolve them to ids first."""
+
+    tags: list[str] = field(default_factory=list)
+    conditions: list[Q] = field(default_factory=list)
+
+
+def parse_simple_filter(expr: str) -> ParsedFilter:
+    """Read `expr` without touching the database; bad terms raise a field error on `q`."""
+    parsed = ParsedFilter()
     expr = (expr or "").strip()
     if not expr:
-        return qs
+        return parsed
     if len(expr) > 2000:
         raise field_error("q", "Filter is longer than 2000 characters")
     try:
@@ -71,11 +84,11 @@ def apply_simple_filter(qs: ContactQuerySet, expr: str) -> ContactQuerySet:
             name = token[4:].strip().lower()
             if not name:
                 raise field_error("q", f"Term {i + 1}: tag name missing after 'tag:'")
-            qs = qs.filter(Exists(ContactTag.objects.filter(contact=OuterRef("pk"), tag__key=name)))
+            parsed.tags.append(name)
             i += 1
             continue
         if i + 1 < len(tokens) and tokens[i + 1].lower() == "exists" and low.startswith("custom."):
-            qs = qs.filter(**{f"custom__{low[7:]}__isnull": False})
+            parsed.conditions.append(Q(**{f"custom__{low[7:]}__isnull": False}))
             i += 2
             continue
         # Allow "field = value" written with spaces.
@@ -84,11 +97,39 @@ def apply_simple_filter(qs: ContactQuerySet, expr: str) -> ContactQuerySet:
             i += 2
         match = _TERM.match(token)
         if not match:
-            qs = qs.filter(_search(token))
+            parsed.conditions.append(_search(token))
             i += 1
             continue
-        qs = qs.filter(_term(match["field"].lower(), match["op"], match["value"], position=i + 1))
+        parsed.conditions.append(_term(match["field"].lower(), match["op"], match["value"], position=i + 1))
         i += 1
+    return parsed
+
+
+def tag_ids(keys: Iterable[str]) -> dict[str, int] | None:
+    """Ids of the tags by key, or None when one of them does not exist (then nothing matches).
+
+    Filtering on the id rather than `tag__key` lets the planners use the link table's statistics
+    and its (tag, contact) index: with the key, PostgreSQL guessed 6,000 links for every tag."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    found = dict(Tag.objects.filter(key__in=wanted).values_list("key", "id"))
+    return found if len(found) == len(wanted) else None
+
+
+def has_tag(tag_id: int) -> Exists:
+    return Exists(ContactTag.objects.filter(contact=OuterRef("pk"), tag_id=tag_id))
+
+
+def apply_simple_filter(qs: ContactQuerySet, expr: str) -> ContactQuerySet:
+    parsed = parse_simple_filter(expr)
+    ids = tag_ids(parsed.tags)
+    if ids is None:
+        return qs.none()
+    for tag_id in ids.values():
+        qs = qs.filter(has_tag(tag_id))
+    for condition in parsed.conditions:
+        qs = qs.filter(condition)
     return qs
 
 

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Model, QuerySet
 
 from leadbridge.core.errors import field_error
 
@@ -38,15 +38,35 @@ def decode_cursor(cursor: str) -> list[Any]:
 
 
 def keyset_page[M: Model](
-    qs: QuerySet[M], *, cursor: str | None, limit: int, descending: bool = True
+    qs: QuerySet[M],
+    *,
+    cursor: str | None,
+    limit: int,
+    descending: bool = True,
+    key: str = "pk",
+    where: dict[str, Any] | None = None,
 ) -> Page[M]:
-    """Page by primary key. `qs` must not be ordered by anything else."""
+    """Page by primary key. `qs` must not be ordered by anything else.
+
+    `key` orders by another column that holds the row's primary key, reached through a join
+    (e.g. `tag_links__contact_id`), so that the database can walk that table's index; `where`
+    is the join's own filter (`{"tag_links__tag_id": 7}`). The join filter and both cursor
+    bounds go into one `filter()` call: a second call on a multi-valued relation would make
+    Django join the table a second time. The primary-key bound is redundant for the result but
+    lets PostgreSQL's merge join start at the cursor instead of at the top.
+    """
+    bounds: dict[str, Any] = dict(where or {})
     if cursor:
         (last_id,) = decode_cursor(cursor)[:1] or [None]
         if not isinstance(last_id, int):
             raise field_error("cursor", "Invalid cursor")
-        qs = qs.filter(Q(pk__lt=last_id) if descending else Q(pk__gt=last_id))
-    qs = qs.order_by("-pk" if descending else "pk")
+        op = "lt" if descending else "gt"
+        bounds[f"pk__{op}"] = last_id
+        if key != "pk":
+            bounds[f"{key}__{op}"] = last_id
+    if bounds:
+        qs = qs.filter(**bounds)
+    qs = qs.order_by(f"-{key}" if descending else key)
     rows = list(qs[: limit + 1])
     nxt = encode_cursor([rows[limit - 1].pk]) if len(rows) > limit else None
     return Page(items=rows[:limit], next=nxt)

@@ -402,6 +402,35 @@ def test_list_query_count_does_not_grow_with_the_page(api, django_assert_max_num
         body = api.get("/contacts", {"limit": 40}).json()
     assert len(body["items"]) == 40
     assert all(c["tags"] and c["owner"] and c["company"] and c["phones"] for c in body["items"])
+    # The tag filter adds one lookup (the tag's id) and keeps the full records.
+    with django_assert_max_num_queries(6):
+        tagged = api.get("/contacts", {"limit": 40, "tag": "t1"}).json()
+    assert len(tagged["items"]) == 13
+    assert all("t1" in c["tags"] and c["custom"] == {} and c["version"] == 1 for c in tagged["items"])
+
+
+def test_tag_filter_pages_through_the_tagged_contacts(api):
+    beach, other = TagFactory(name="Beach"), TagFactory(name="other")
+    tagged = []
+    for i in range(25):
+        contact = ContactFactory(city=f"City {i}")
+        ContactTag.objects.create(contact=contact, tag=beach if i % 3 else other)
+        if i % 3:
+            tagged.append(contact.pk)
+    seen: list[int] = []
+    cursor = None
+    while True:
+        body = api.get(
+            "/contacts", {"tag": "beach", "limit": 4} | ({"cursor": cursor} if cursor else {})
+        ).json()
+        seen += [c["id"] for c in body["items"]]
+        assert all(c["tags"] == ["Beach"] and c["city"].startswith("City") for c in body["items"])
+        cursor = body["next"]
+        if cursor is None:
+            break
+    assert seen == sorted(tagged, reverse=True)
+    unknown = api.get("/contacts", {"tag": "nowhere"})
+    assert unknown.status_code == 200 and unknown.json() == {"items": [], "next": None}
 
 
 # --- erase, timeline, stages, tags --------------------------------------------------------------

@@ -137,6 +137,77 @@ def test_list_query_count_does_not_grow_with_rows(client: Client, django_assert_
         client.get("/contacts/", {"tag": "t2"}, headers={"HX-Request": "true"})
 
 
+def _add_contacts(n: int, owners: list[Any], tags: list[Any]) -> None:
+    for i in range(n):
+        c = ContactFactory(
+            owner=owners[i % len(owners)], company=CompanyFactory(), job_title=f"Job {i}", stage="mql"
+        )
+        ContactTag.objects.bulk_create([ContactTag(contact=c, tag=t) for t in tags[: i % 3 + 1]])
+
+
+def _queries_for(client: Client, params: dict[str, str], **headers: str) -> tuple[int, int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/contacts/", params, headers=headers)
+    assert response.status_code == 200
+    return len(queries.captured_queries), len(ids_in(response.content.decode()))
+
+
+@pytest.mark.parametrize("role", ["admin", "sales"])
+def test_list_queries_are_the_same_for_5_and_60_rows(client: Client, role: str) -> None:
+    # The rows load only the shown columns: a template touching any other column would cost a
+    # query per row, which this catches for every filter kind.
+    team = TeamFactory(name="South")
+    viewer = logged_in(client, role, username="viewer", team=team)
+    owners = [viewer, user("sales", username="mate", team=team, first_name="Ann", last_name="Lee")]
+    tags = [TagFactory(name=f"Tag{i}") for i in range(3)]
+    cases: list[tuple[dict[str, str], dict[str, str]]] = [
+        ({}, {}),
+        ({}, {"HX-Request": "true"}),
+        ({"tag": "tag0"}, {"HX-Request": "true"}),
+        ({"tag": "tag0", "q": "tag:tag1 stage=mql"}, {}),
+        ({"q": "contact"}, {"HX-Request": "true"}),
+    ]
+    _add_contacts(5, owners, tags)
+    few = [_queries_for(client, params, **headers) for params, headers in cases]
+    _add_contacts(55, owners, tags)
+    many = [_queries_for(client, params, **headers) for params, headers in cases]
+    assert [q for q, _ in few] == [q for q, _ in many]
+    assert [rows for _, rows in many][:3] == [50, 50, 50]
+    # Session, user, (team members,) (tag ids,) contacts, owners, tag names, (datalist, owners).
+    assert max(q for q, _ in many) <= 9
+
+
+def test_rows_show_tag_names_and_the_filter_bar_offers_them(client: Client) -> None:
+    logged_in(client)
+    c = ContactFactory(name="Tagged", company=CompanyFactory(name="Roses Ltd"))
+    for name in ["Zebra", "apple", "Mango"]:
+        ContactTag.objects.create(contact=c, tag=TagFactory(name=name))
+    TagFactory(name="Unused")
+    html = client.get("/contacts/").content.decode()
+    row = html[html.index(f'data-contact-id="{c.pk}"') :]
+    assert re.findall(r'<span class="tag">([^<]+)</span>', row) == ["apple", "Mango", "Zebra"]
+    assert re.findall(
+        r'<option value="([^"]+)">', html.split('id="tag-options"')[1].split("</datalist>")[0]
+    ) == [
+        "apple",
+        "Mango",
+        "Unused",
+        "Zebra",
+    ]
+    assert "Roses Ltd" in row
+
+
+def test_unknown_tag_shows_no_rows_not_an_error(client: Client) -> None:
+    logged_in(client)
+    ContactFactory()
+    response = client.get("/contacts/", {"tag": "never-made"})
+    assert response.status_code == 200 and ids_in(response.content.decode()) == []
+    assert "No contacts match these filters." in response.content.decode()
+
+
 def test_values_render_escaped(client: Client) -> None:
     admin = logged_in(client)
     c = services.contact_create(

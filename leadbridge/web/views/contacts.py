@@ -82,7 +82,8 @@ def contact_list(request: HttpRequest) -> HttpResponse:
         return vary_on_htmx(render(request, "web/contacts/_rows.html", context, status=status))
     context.update(
         stages=Stage.choices,
-        tags=selectors.tag_list()[:500],
+        # Names only: 500 Tag objects cost ~10 ms of CPU for a datalist of strings.
+        tags=list(selectors.tag_list().values_list("name", flat=True)[:500]),
         owners=assignable_users(),
     )
     return vary_on_htmx(render(request, "web/contacts/list.html", context, status=status))
