@@ -43,9 +43,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
+    from leadbridge.capture.setup import ensure_defaults as ensure_capture_defaults
     from leadbridge.contacts.setup import ensure_defaults
+    from leadbridge.marketing.setup import ensure_defaults as ensure_marketing_defaults
 
     ensure_defaults()
+    ensure_marketing_defaults()
+    ensure_capture_defaults()
     print("database ready")
     return 0
 
@@ -87,12 +91,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from leadbridge.accounts.models import User
     from leadbridge.accounts.services import team_get_or_create, user_create
+    from leadbridge.capture.setup import ensure_defaults as ensure_capture_defaults
     from leadbridge.contacts.demo import DEMO_PASSWORD, DEMO_USERS, demo_loaded, load_demo
     from leadbridge.contacts.setup import ensure_defaults
     from leadbridge.core.roles import ROLE_LABELS, role_of
+    from leadbridge.marketing.setup import ensure_defaults as ensure_marketing_defaults
 
     call_command("migrate", interactive=False, verbosity=0)
     ensure_defaults()
+    ensure_marketing_defaults()
+    ensure_capture_defaults()
     # The demo's users are created here, through the accounts services: the contacts layer,
     # where the demo data lives, may not import accounts (ARCHITECTURE.md layers).
     lines: list[str] = []
@@ -133,6 +141,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _print_json(summary)
     else:
         print("\n".join(lines))
+    return 0
+
+
+def cmd_site_create(args: argparse.Namespace) -> int:
+    from leadbridge.capture.services import site_create
+
+    site = site_create(actor=None, name=args.name, origins=args.origin or [])
+    if args.format == "json":
+        _print_json({"site_key": site.key, "id": site.pk, "name": site.name, "origins": site.origins})
+    else:
+        print(site.key)
+    return 0
+
+
+def cmd_events_prune(args: argparse.Namespace) -> int:
+    from leadbridge.capture.retention import events_prune
+
+    result = events_prune(
+        actor=None, older_than_days=args.older_than, rollup=not args.no_rollup, dry_run=args.dry_run
+    )
+    if args.format == "json":
+        _print_json(result)
+    else:
+        verb = "would delete" if args.dry_run else "deleted"
+        print(f"{verb} {result['deleted']} tracking hits older than {result['cutoff']}")
     return 0
 
 
@@ -233,20 +266,45 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_spend(
+    args: argparse.Namespace, mapping: dict[str, str], defaults: dict[str, str]
+) -> dict[str, Any]:
+    from pathlib import Path
+
+    from leadbridge.contacts.csvio import CsvFile
+    from leadbridge.marketing.services import spend_import
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise FileNotFoundError(2, "No such file", str(path))
+    with CsvFile(path) as source:
+        return spend_import(
+            actor=None,
+            source=source,
+            mapping=mapping,
+            defaults=defaults,
+            dry_run=args.dry_run,
+            file_name=path.name,
+        )
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from leadbridge.contacts.importer import import_file, parse_pairs
 
     mapping = parse_pairs(args.map or [], option="--map")
     defaults = parse_pairs(args.set or [], option="--set")
     try:
-        summary = import_file(
-            kind=args.kind,
-            path=args.file,
-            mapping=mapping,
-            defaults=defaults,
-            dry_run=args.dry_run,
-            actor=None,
-        )
+        if args.kind == "spend":
+            summary = _import_spend(args, mapping, defaults)
+        else:
+            summary = import_file(
+                kind=args.kind,
+                path=args.file,
+                mapping=mapping,
+                defaults=defaults,
+                dry_run=args.dry_run,
+                actor=None,
+            )
     except (FileNotFoundError, IsADirectoryError):
         raise CliError(f"file not found: {args.file}") from None
     except OSError as exc:
@@ -325,6 +383,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_token_create)
+
+    site = sub.add_parser("site", help="manage tracked sites").add_subparsers(dest="action", required=True)
+    p = site.add_parser("create", help="register a tracked site and print its public site key")
+    p.add_argument("--name", required=True)
+    p.add_argument("--origin", action="append", required=True, metavar="URL", help="allowed origin (repeat)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_site_create)
+
+    events = sub.add_parser("events", help="tracking hits").add_subparsers(dest="action", required=True)
+    p = events.add_parser(
+        "prune", help="roll old tracking hits up into daily totals and delete them (touches stay)"
+    )
+    p.add_argument("--older-than", type=int, required=True, metavar="DAYS", help="keep this many days")
+    p.add_argument("--no-rollup", action="store_true", help="delete without keeping daily totals")
+    p.add_argument("--dry-run", action="store_true", help="count only")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_events_prune)
 
     p = sub.add_parser("demo", help="load a realistic demo data set (idempotent)")
     p.add_argument("--contacts", type=int, default=2000)

@@ -47,3 +47,27 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
+
+
+class Notification(models.Model):
+    """A message to one user shown in the app (and, when asked, sent by email too)."""
+
+    # notification_inbox (user, -created_at) leads with this column.
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications", db_index=False)
+    kind = models.CharField(max_length=48)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True, default="")
+    url = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(default=clock.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="notification_inbox"),
+            models.Index(
+                fields=["user", "-created_at"], name="notification_unread", condition=models.Q(read_at=None)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

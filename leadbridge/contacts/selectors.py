@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Prefetch, QuerySet
+from django.utils.translation import gettext as _
 
 from leadbridge.contacts.models import (
     Activity,
@@ -155,7 +156,7 @@ def contact_get(*, user: Any, contact_id: int) -> Contact:
         .first()
     )
     if contact is None:
-        raise NotFound("Contact not found")
+        raise NotFound(_("Contact not found"))
     return contact
 
 
@@ -198,7 +199,7 @@ def company_get(*, user: Any, company_id: int) -> Company:
     require(user, Perm.CONTACT_VIEW)
     company = Company.objects.select_related("owner").filter(pk=company_id).first()
     if company is None:
-        raise NotFound("Company not found")
+        raise NotFound(_("Company not found"))
     return company
 
 
@@ -235,7 +236,7 @@ def dq_item_get(*, user: Any, item_id: int) -> DataQualityItem:
     require(user, Perm.DATA_QUALITY_RESOLVE)
     item = DataQualityItem.objects.select_related("contact", "resolved_by").filter(pk=item_id).first()
     if item is None:
-        raise NotFound("Data-quality item not found")
+        raise NotFound(_("Data-quality item not found"))
     return item
 
 
@@ -243,7 +244,7 @@ def product_issue_get(*, user: Any, note_id: int) -> Note:
     require(user, Perm.PRODUCT_ISSUES_VIEW)
     note = Note.objects.filter(pk=note_id, is_product_issue=True).select_related("contact", "author").first()
     if note is None:
-        raise NotFound("Product issue not found")
+        raise NotFound(_("Product issue not found"))
     return note
 
 

@@ -10,6 +10,9 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from leadbridge.contacts.cleaning import CleanContact, clean_contact_input, custom_field_defs
 from leadbridge.contacts.models import (
@@ -135,7 +138,7 @@ def resolve_owner(username: str | None) -> Any:
         return None
     user = get_user_model().objects.filter(username__iexact=username, is_active=True).first()
     if user is None:
-        raise field_error("owner", f"No active user {username!r}")
+        raise field_error("owner", _("No active user %(username)s") % {"username": repr(username)})
     return user
 
 
@@ -209,7 +212,7 @@ def _contact_for(actor: Any, contact_id: int, perm: Perm, *, lock: bool = False)
         qs = qs.visible_to(actor)
     contact = qs.filter(pk=contact_id).first()
     if contact is None:
-        raise NotFound("Contact not found")
+        raise NotFound(_("Contact not found"))
     return contact
 
 
@@ -277,18 +280,23 @@ def contact_create(
     if not allow_duplicate:
         dupes = find_duplicates(email=values.get("email", ""), phone=values.get("phone", ""))
         if dupes:
+            dupe = dupes[0]
             raise Conflict(
-                f"Likely duplicate of contact #{dupes[0].pk} ({dupes[0].display_name})",
+                _("Likely duplicate of contact #%(id)s (%(name)s)")
+                % {"id": dupe.pk, "name": dupe.display_name},
                 [
                     FieldError(
-                        "email" if values.get("email") and dupes[0].email == values.get("email") else "phone",
-                        f"Already used by contact #{dupes[0].pk}",
+                        "email" if values.get("email") and dupe.email == values.get("email") else "phone",
+                        _("Already used by contact #%(id)s") % {"id": dupe.pk},
                     )
                 ],
             )
     ext = values.get("external_id")
     if ext and Contact.objects.filter(external_id=ext).exists():
-        raise Conflict(f"External id {ext!r} is already used", [FieldError("external_id", "Already used")])
+        raise Conflict(
+            _("External id %(external_id)s is already used") % {"external_id": repr(ext)},
+            [FieldError("external_id", _("Already used"))],
+        )
     owner = (
         resolve_owner(clean.owner_username)
         if clean.owner_username
@@ -307,7 +315,9 @@ def contact_create(
         with transaction.atomic():
             contact.save()
     except IntegrityError as exc:
-        raise Conflict("External id is already used", [FieldError("external_id", "Already used")]) from exc
+        raise Conflict(
+            _("External id is already used"), [FieldError("external_id", _("Already used"))]
+        ) from exc
     _apply_points(contact, clean)
     StageChange.objects.create(
         contact=contact,
@@ -346,8 +356,14 @@ def contact_update(
     contact = _contact_for(actor, contact_id, Perm.CONTACT_EDIT, lock=True)
     if expected_version is not None and contact.version != expected_version:
         raise Conflict(
-            "This contact was changed by someone else since you opened it; reload and try again",
-            [FieldError("version", f"Expected version {expected_version}, current is {contact.version}")],
+            _("This contact was changed by someone else since you opened it; reload and try again"),
+            [
+                FieldError(
+                    "version",
+                    _("Expected version %(expected)s, current is %(current)s")
+                    % {"expected": expected_version, "current": contact.version},
+                )
+            ],
         )
     clean = clean_contact_input(data, defs=custom_field_defs(), partial=True)
     _raise_if_errors(clean)
@@ -360,7 +376,8 @@ def contact_update(
             and Contact.objects.filter(external_id=value).exclude(pk=contact.pk).exists()
         ):
             raise Conflict(
-                f"External id {value!r} is already used", [FieldError("external_id", "Already used")]
+                _("External id %(external_id)s is already used") % {"external_id": repr(value)},
+                [FieldError("external_id", _("Already used"))],
             )
         setattr(
             contact,
@@ -414,7 +431,11 @@ def contact_stage_change(*, actor: Any, contact_id: int, to_stage: str, reason: 
     contact = _contact_for(actor, contact_id, Perm.STAGE_CHANGE, lock=True)
     to_stage = (to_stage or "").strip().lower()
     if to_stage not in STAGE_ORDER:
-        raise field_error("stage", f"Unknown stage {to_stage!r}; one of: {', '.join(STAGE_ORDER)}")
+        raise field_error(
+            "stage",
+            _("Unknown stage %(stage)s; one of: %(choices)s")
+            % {"stage": repr(to_stage), "choices": ", ".join(STAGE_ORDER)},
+        )
     try:
         reason = clean_text(reason, max_length=2000)
     except Invalid as exc:
@@ -427,7 +448,7 @@ def contact_stage_change(*, actor: Any, contact_id: int, to_stage: str, reason: 
         from_stage in in_funnel and to_stage in in_funnel and STAGE_ORDER[to_stage] < STAGE_ORDER[from_stage]
     )
     if (backwards or to_stage in {"disqualified", "recycled"}) and not reason:
-        raise field_error("reason", "Say why the stage moves back (or the lead is disqualified/recycled)")
+        raise field_error("reason", _("Say why the stage moves back (or the lead is disqualified/recycled)"))
     now = clock.now()
     contact.stage = to_stage
     contact.version += 1
@@ -504,13 +525,13 @@ def special_date_add(*, actor: Any, contact_id: int, label: str, date: Any) -> S
     try:
         label = clean_text(label, max_length=80)
         if not label:
-            errors.append(FieldError("label", "Name the date (e.g. 'Wedding anniversary')"))
+            errors.append(FieldError("label", _("Name the date (e.g. 'Wedding anniversary')")))
     except Invalid as exc:
         errors.append(FieldError("label", str(exc)))
     try:
         parsed = parse_date(date)
         if parsed is None:
-            errors.append(FieldError("date", "A date is required"))
+            errors.append(FieldError("date", _("A date is required")))
     except Invalid as exc:
         errors.append(FieldError("date", str(exc)))
     if errors:
@@ -539,14 +560,20 @@ def contact_consent_set(
 ) -> Consent:
     if channel not in ConsentChannel.values:
         raise field_error(
-            "channel", f"Unknown channel {channel!r}; one of: {', '.join(ConsentChannel.values)}"
+            "channel",
+            _("Unknown channel %(channel)s; one of: %(choices)s")
+            % {"channel": repr(channel), "choices": ", ".join(ConsentChannel.values)},
         )
     if status not in ConsentStatus.values:
-        raise field_error("status", f"Unknown status {status!r}; one of: {', '.join(ConsentStatus.values)}")
+        raise field_error(
+            "status",
+            _("Unknown status %(status)s; one of: %(choices)s")
+            % {"status": repr(status), "choices": ", ".join(ConsentStatus.values)},
+        )
     contact = Contact.objects.alive().filter(pk=contact_id).first()
     if contact is None:
-        raise NotFound("Contact not found")
-    consent, _ = Consent.objects.get_or_create(contact=contact, channel=channel)
+        raise NotFound(_("Contact not found"))
+    consent, _created = Consent.objects.get_or_create(contact=contact, channel=channel)
     before = consent.status
     consent.status = status
     consent.source = source[:120]
@@ -575,10 +602,10 @@ def contact_erase(*, actor: Any, contact_id: int, reason: str) -> Contact:
     """Erase personal data on request (GDPR/152-FZ). The row and its history stay, the PII goes."""
     require(actor, Perm.CONTACT_DELETE)
     if not reason.strip():
-        raise field_error("reason", "Say why the contact is erased")
+        raise field_error("reason", _("Say why the contact is erased"))
     contact = Contact.objects.alive().select_for_update().filter(pk=contact_id).first()
     if contact is None:
-        raise NotFound("Contact not found")
+        raise NotFound(_("Contact not found"))
     before = snapshot(contact)
     for f in (
         "name",
@@ -627,7 +654,7 @@ def note_add(
     except Invalid as exc:
         errors.append(FieldError("body", str(exc)))
     if not errors and not body:
-        errors.append(FieldError("body", "A note cannot be empty"))
+        errors.append(FieldError("body", _("A note cannot be empty")))
     try:
         product = clean_text(product, max_length=120)
     except Invalid as exc:
@@ -662,7 +689,7 @@ def note_resolve_issue(*, actor: Any, note_id: int) -> Note:
     require(actor, Perm.PRODUCT_ISSUES_RESOLVE)
     note = Note.objects.filter(pk=note_id, is_product_issue=True).first()
     if note is None:
-        raise NotFound("Product issue not found")
+        raise NotFound(_("Product issue not found"))
     if note.resolved_at is None:
         note.resolved_at = clock.now()
         note.save(update_fields=["resolved_at"])
@@ -681,9 +708,11 @@ def tag_create(*, actor: Any, name: str, color: str = "") -> Tag:
     except Invalid as exc:
         raise field_error("name", str(exc)) from exc
     if not name:
-        raise field_error("name", "A tag needs a name")
+        raise field_error("name", _("A tag needs a name"))
     if Tag.objects.filter(key=name.lower()).exists():
-        raise Conflict(f"Tag {name!r} exists", [FieldError("name", "Already exists")])
+        raise Conflict(
+            _("Tag %(name)s exists") % {"name": repr(name)}, [FieldError("name", _("Already exists"))]
+        )
     tag = Tag.objects.create(name=name, key=name.lower(), color=color[:16])
     audit_record(actor=actor, action="tag.create", object_type="tag", object_id=tag.pk, after={"name": name})
     return tag
@@ -694,7 +723,7 @@ def tag_delete(*, actor: Any, tag_id: int) -> None:
     require(actor, Perm.TAG_MANAGE)
     tag = Tag.objects.filter(pk=tag_id).first()
     if tag is None:
-        raise NotFound("Tag not found")
+        raise NotFound(_("Tag not found"))
     count = tag.contact_links.count()
     audit_record(
         actor=actor,
@@ -725,14 +754,16 @@ def custom_field_create(
     key = (key or "").strip().lower()
     if not key or not set(key) <= CUSTOM_KEY_CHARS or not key[0].isalpha() or len(key) > 64:
         errors.append(
-            FieldError("key", "Use 1-64 lower-case latin letters, digits and _; start with a letter")
+            FieldError("key", _("Use 1-64 lower-case latin letters, digits and _; start with a letter"))
         )
     if kind not in CustomField.Kind.values:
-        errors.append(
-            FieldError("kind", f"Unknown type {kind!r}; one of: {', '.join(CustomField.Kind.values)}")
-        )
+        message = _("Unknown type %(kind)s; one of: %(choices)s") % {
+            "kind": repr(kind),
+            "choices": ", ".join(CustomField.Kind.values),
+        }
+        errors.append(FieldError("kind", message))
     if entity not in CustomField.Entity.values:
-        errors.append(FieldError("entity", "Must be contact or company"))
+        errors.append(FieldError("entity", _("Must be contact or company")))
     try:
         label = clean_text(label, max_length=120) or key
     except Invalid as exc:
@@ -748,11 +779,13 @@ def custom_field_create(
             if text and text not in clean_choices:
                 clean_choices.append(text)
         if not clean_choices:
-            errors.append(FieldError("choices", "A choice field needs at least one choice"))
+            errors.append(FieldError("choices", _("A choice field needs at least one choice")))
     if errors:
         raise ValidationFailed(errors)
     if CustomField.objects.filter(entity=entity, key=key).exists():
-        raise Conflict(f"Custom field {key!r} exists", [FieldError("key", "Already exists")])
+        raise Conflict(
+            _("Custom field %(key)s exists") % {"key": repr(key)}, [FieldError("key", _("Already exists"))]
+        )
     fdef = CustomField.objects.create(
         key=key,
         label=label,
@@ -778,7 +811,7 @@ def custom_field_delete(*, actor: Any, field_id: int) -> None:
     require(actor, Perm.CUSTOM_FIELD_MANAGE)
     fdef = CustomField.objects.filter(pk=field_id).first()
     if fdef is None:
-        raise NotFound("Custom field not found")
+        raise NotFound(_("Custom field not found"))
     audit_record(
         actor=actor,
         action="custom_field.delete",
@@ -809,10 +842,10 @@ def _clean_company(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
                 else:
                     number = parse_number(raw)
                     if not isinstance(number, int) or not 0 <= number <= 10_000_000:
-                        raise Invalid("Must be a whole number from 0 to 10,000,000")
+                        raise Invalid(_("Must be a whole number from 0 to 10,000,000"))
                     values[key] = number
             else:
-                errors.append(FieldError(key, "Unknown field"))
+                errors.append(FieldError(key, _("Unknown field")))
         except Invalid as exc:
             errors.append(FieldError(key, str(exc)))
     if values.get("domain"):
@@ -820,9 +853,9 @@ def _clean_company(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
             values["domain"].lower().removeprefix("https://").removeprefix("http://").strip("/")
         )
     if not partial and not values.get("name"):
-        errors.append(FieldError("name", "A company needs a name"))
+        errors.append(FieldError("name", _("A company needs a name")))
     if partial and "name" in values and not values["name"]:
-        errors.append(FieldError("name", "A company needs a name"))
+        errors.append(FieldError("name", _("A company needs a name")))
     if errors:
         raise ValidationFailed(errors)
     return values
@@ -844,7 +877,7 @@ def company_update(*, actor: Any, company_id: int, data: Mapping[str, Any]) -> C
     require(actor, Perm.CONTACT_EDIT)
     company = Company.objects.select_for_update().filter(pk=company_id).first()
     if company is None:
-        raise NotFound("Company not found")
+        raise NotFound(_("Company not found"))
     values = _clean_company(data, partial=True)
     before = {k: getattr(company, k) for k in values}
     for k, v in values.items():
@@ -912,6 +945,14 @@ def _dq_item(
     )
 
 
+# Whole sentences per state, so that a translation can agree with each.
+_ALREADY_RESOLVED: dict[str, Promise] = {
+    DataQualityItem.Status.FIXED: gettext_lazy("Item is already fixed"),
+    DataQualityItem.Status.MERGED: gettext_lazy("Item is already merged"),
+    DataQualityItem.Status.DISCARDED: gettext_lazy("Item is already discarded"),
+}
+
+
 @transaction.atomic
 def dq_item_resolve(
     *,
@@ -926,9 +967,10 @@ def dq_item_resolve(
     require(actor, Perm.DATA_QUALITY_RESOLVE)
     item = DataQualityItem.objects.select_for_update().filter(pk=item_id).first()
     if item is None:
-        raise NotFound("Data-quality item not found")
+        raise NotFound(_("Data-quality item not found"))
     if item.status != DataQualityItem.Status.OPEN:
-        raise Conflict(f"Item is already {item.status}")
+        already = _ALREADY_RESOLVED.get(item.status)
+        raise Conflict(str(already) if already else _("Item is already %(status)s") % {"status": item.status})
     if action == "fix":
         contact = contact_create(actor=actor, data=data or {}, source=f"data_quality:{item.source}")
         item.contact = contact
@@ -936,11 +978,11 @@ def dq_item_resolve(
     elif action == "merge":
         target_id = (data or {}).get("contact_id") or item.contact_id
         if not target_id:
-            raise field_error("contact_id", "Name the contact to merge into")
+            raise field_error("contact_id", _("Name the contact to merge into"))
         fields = {k: v for k, v in (data or {}).items() if k != "contact_id"}
         target = Contact.objects.alive().filter(pk=target_id).first()
         if target is None:
-            raise field_error("contact_id", "Contact not found")
+            raise field_error("contact_id", _("Contact not found"))
         if fields:
             current = snapshot(target)
             fill = {k: v for k, v in fields.items() if k in current and not current.get(k)}
@@ -952,10 +994,10 @@ def dq_item_resolve(
         item.status = DataQualityItem.Status.MERGED
     elif action == "discard":
         if not note.strip():
-            raise field_error("note", "Say why the record is discarded")
+            raise field_error("note", _("Say why the record is discarded"))
         item.status = DataQualityItem.Status.DISCARDED
     else:
-        raise field_error("action", "Must be fix, merge or discard")
+        raise field_error("action", _("Must be fix, merge or discard"))
     item.resolution_note = note[:2000]
     item.resolved_by = actor
     item.resolved_at = clock.now()

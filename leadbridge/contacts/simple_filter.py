@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db.models import Exists, OuterRef, Q
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from leadbridge.contacts.models import STAGE_ORDER, ContactQuerySet, ContactTag, Tag
 from leadbridge.contacts.validation import Invalid, normalize_phone
@@ -34,6 +36,11 @@ TEXT_FIELDS = {
 NUMBER_FIELDS = {"score", "id"}
 _WHOLE_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[a-z]{2,}")
 LOOKUP = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte", "=": "exact"}
+# shlex's own messages (English) for the quoting mistakes people make, translated.
+_SHLEX_ERRORS = {
+    "No closing quotation": gettext_lazy("No closing quotation"),
+    "No escaped character": gettext_lazy("No escaped character"),
+}
 
 
 def _search(word: str) -> Q:
@@ -68,11 +75,12 @@ def parse_simple_filter(expr: str) -> ParsedFilter:
     if not expr:
         return parsed
     if len(expr) > 2000:
-        raise field_error("q", "Filter is longer than 2000 characters")
+        raise field_error("q", _("Filter is longer than 2000 characters"))
     try:
         tokens = shlex.split(expr)
     except ValueError as exc:
-        raise field_error("q", f"Cannot read the filter: {exc}") from exc
+        problem = _SHLEX_ERRORS.get(str(exc), str(exc))
+        raise field_error("q", _("Cannot read the filter: %(problem)s") % {"problem": problem}) from exc
     i = 0
     while i < len(tokens):
         token = tokens[i]
@@ -83,7 +91,9 @@ def parse_simple_filter(expr: str) -> ParsedFilter:
         if low.startswith("tag:"):
             name = token[4:].strip().lower()
             if not name:
-                raise field_error("q", f"Term {i + 1}: tag name missing after 'tag:'")
+                raise field_error(
+                    "q", _("Term %(position)s: tag name missing after 'tag:'") % {"position": i + 1}
+                )
             parsed.tags.append(name)
             i += 1
             continue
@@ -137,12 +147,18 @@ def _term(field: str, op: str, value: str, *, position: int) -> Q:
     if field == "stage":
         stage = value.lower()
         if stage not in STAGE_ORDER:
-            raise field_error("q", f"Term {position}: unknown stage {value!r}")
+            raise field_error(
+                "q",
+                _("Term %(position)s: unknown stage %(stage)s")
+                % {"position": position, "stage": repr(value)},
+            )
         if op in {"=", "!="}:
             q = Q(stage=stage)
             return ~q if op == "!=" else q
         if op == "~":
-            raise field_error("q", f"Term {position}: '~' does not apply to stage")
+            raise field_error(
+                "q", _("Term %(position)s: '~' does not apply to stage") % {"position": position}
+            )
         rank = STAGE_ORDER[stage]
         check = {
             ">": lambda r: r > rank,
@@ -154,7 +170,7 @@ def _term(field: str, op: str, value: str, *, position: int) -> Q:
         return Q(stage__in=[s for s in funnel if check(STAGE_ORDER[s])])
     if field == "owner":
         if op not in {"=", "!="}:
-            raise field_error("q", f"Term {position}: owner takes = or !=")
+            raise field_error("q", _("Term %(position)s: owner takes = or !=") % {"position": position})
         q = (
             Q(owner__isnull=True)
             if value.lower() in {"none", "nobody", ""}
@@ -167,9 +183,16 @@ def _term(field: str, op: str, value: str, *, position: int) -> Q:
         try:
             number = int(value)
         except ValueError as exc:
-            raise field_error("q", f"Term {position}: {field} needs a whole number, got {value!r}") from exc
+            message = _("Term %(position)s: %(field)s needs a whole number, got %(value)s") % {
+                "position": position,
+                "field": field,
+                "value": repr(value),
+            }
+            raise field_error("q", message) from exc
         if op == "~":
-            raise field_error("q", f"Term {position}: '~' does not apply to numbers")
+            raise field_error(
+                "q", _("Term %(position)s: '~' does not apply to numbers") % {"position": position}
+            )
         if op == "!=":
             return ~Q(**{field: number})
         return Q(**{f"{field}__{LOOKUP[op]}": number})
@@ -184,4 +207,6 @@ def _term(field: str, op: str, value: str, *, position: int) -> Q:
                 **{f"{key}__iexact" if field in {"name", "city", "first_name", "last_name"} else key: value}
             )
         return Q(**{f"{key}__{LOOKUP[op]}": value})
-    raise field_error("q", f"Term {position}: unknown field {field!r}")
+    raise field_error(
+        "q", _("Term %(position)s: unknown field %(field)s") % {"position": position, "field": repr(field)}
+    )

@@ -13,6 +13,8 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from phonenumbers import phonenumberutil as pnu
 from phonenumbers.phonemetadata import PhoneMetadata
 
@@ -23,7 +25,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class Invalid(ValueError):
-    """A value that cannot be normalised; the message is shown to the user."""
+    """A value that cannot be normalised; the message is shown to the user (translated by the
+    raiser, in the language active then)."""
 
 
 def clean_text(value: Any, *, max_length: int) -> str:
@@ -33,11 +36,18 @@ def clean_text(value: Any, *, max_length: int) -> str:
         if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
             value = str(value)
         else:
-            raise Invalid("Must be text")
+            raise Invalid(_("Must be text"))
     # isprintable() is False for every character _CONTROL removes; most cells have none.
     value = value.strip() if value.isprintable() else _CONTROL.sub("", value).strip()
     if len(value) > max_length:
-        raise Invalid(f"At most {max_length} characters (got {len(value)})")
+        raise Invalid(
+            ngettext(
+                "At most %(limit)d character (got %(length)d)",
+                "At most %(limit)d characters (got %(length)d)",
+                max_length,
+            )
+            % {"limit": max_length, "length": len(value)}
+        )
     return value
 
 
@@ -52,7 +62,7 @@ def normalize_email(value: Any) -> str:
     try:
         _email_validator(text)
     except DjangoValidationError as exc:
-        raise Invalid(f"Not a valid email address: {text[:80]!r}") from exc
+        raise Invalid(_("Not a valid email address: %(value)s") % {"value": repr(text[:80])}) from exc
     return text
 
 
@@ -127,7 +137,7 @@ def _parse_plus_form(text: str) -> phonenumbers.PhoneNumber | None:
     region = pnu.region_code_for_country_code(country_code)
     metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
     if metadata is not None:
-        _, stripped, _ = pnu._maybe_strip_national_prefix_carrier_code(national, metadata)
+        _prefix, stripped, _carrier = pnu._maybe_strip_national_prefix_carrier_code(national, metadata)
         if pnu._test_number_length(stripped, metadata) not in _SHORT_LENGTHS:
             national = stripped
     if not pnu._MIN_LENGTH_FOR_NSN <= len(national) <= pnu._MAX_LENGTH_FOR_NSN:
@@ -228,9 +238,9 @@ def _normalize_phone_cached(text: str, region: str) -> str:
         try:
             number = phonenumbers.parse(text, region)
         except phonenumbers.NumberParseException as exc:
-            raise Invalid(f"Not a phone number: {text[:40]!r}") from exc
+            raise Invalid(_("Not a phone number: %(value)s") % {"value": repr(text[:40])}) from exc
     if not phonenumbers.is_possible_number(number) or not _is_valid_number(number):
-        raise Invalid(f"Not a valid phone number: {text[:40]!r}")
+        raise Invalid(_("Not a valid phone number: %(value)s") % {"value": repr(text[:40])})
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -250,7 +260,7 @@ def normalize_phone(value: Any, region: str | None = None) -> str:
 def normalize_country(value: Any) -> str:
     text = clean_text(value, max_length=2).upper()
     if text and not _COUNTRY.fullmatch(text):
-        raise Invalid("Use a two-letter ISO country code, e.g. RU, PL, DE")
+        raise Invalid(_("Use a two-letter ISO country code, e.g. RU, PL, DE"))
     return text
 
 
@@ -266,7 +276,7 @@ def parse_date(value: Any) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     if not isinstance(value, str):
-        raise Invalid("Must be a date (YYYY-MM-DD)")
+        raise Invalid(_("Must be a date (YYYY-MM-DD)"))
     text = value.strip()
     # The two everyday shapes without strptime (~15 µs a call, most of a birthday column's cost
     # in an import); anything else, or an impossible day, takes the general path below.
@@ -284,7 +294,7 @@ def parse_date(value: Any) -> dt.date | None:
             return dt.datetime.strptime(text[:19] if "T" in text else text, fmt).date()
         except ValueError:
             continue
-    raise Invalid(f"Not a date: {text[:40]!r} (use YYYY-MM-DD)")
+    raise Invalid(_("Not a date: %(value)s (use YYYY-MM-DD)") % {"value": repr(text[:40])})
 
 
 def parse_birthday(value: Any, *, today: dt.date) -> dt.date | None:
@@ -292,9 +302,9 @@ def parse_birthday(value: Any, *, today: dt.date) -> dt.date | None:
     if date is None:
         return None
     if date > today:
-        raise Invalid("A birthday cannot be in the future")
+        raise Invalid(_("A birthday cannot be in the future"))
     if date.year < today.year - 130:
-        raise Invalid("A birthday more than 130 years ago is impossible")
+        raise Invalid(_("A birthday more than 130 years ago is impossible"))
     return date
 
 
@@ -305,7 +315,7 @@ def normalize_ip(value: Any) -> str | None:
     try:
         return str(ipaddress.ip_address(text))
     except ValueError as exc:
-        raise Invalid(f"Not an IP address: {text!r}") from exc
+        raise Invalid(_("Not an IP address: %(value)s") % {"value": repr(text)}) from exc
 
 
 def parse_bool(value: Any) -> bool:
@@ -319,12 +329,12 @@ def parse_bool(value: Any) -> bool:
             return True
         if lowered in {"0", "false", "no", "n", "off", "нет", "nie", ""}:
             return False
-    raise Invalid("Must be yes or no (true/false)")
+    raise Invalid(_("Must be yes or no (true/false)"))
 
 
 def parse_number(value: Any) -> int | float:
     if isinstance(value, bool):
-        raise Invalid("Must be a number")
+        raise Invalid(_("Must be a number"))
     if isinstance(value, (int, float)):
         number: int | float = value
     elif isinstance(value, str):
@@ -332,14 +342,14 @@ def parse_number(value: Any) -> int | float:
         try:
             dec = Decimal(text)
         except InvalidOperation as exc:
-            raise Invalid(f"Not a number: {value[:40]!r}") from exc
+            raise Invalid(_("Not a number: %(value)s") % {"value": repr(value[:40])}) from exc
         if not dec.is_finite():
-            raise Invalid("Must be a finite number")
+            raise Invalid(_("Must be a finite number"))
         number = int(dec) if dec == dec.to_integral_value() and abs(dec) < 2**53 else float(dec)
     else:
-        raise Invalid("Must be a number")
+        raise Invalid(_("Must be a number"))
     if isinstance(number, float) and (number != number or number in (float("inf"), float("-inf"))):
-        raise Invalid("Must be a finite number")
+        raise Invalid(_("Must be a finite number"))
     return number
 
 
@@ -359,23 +369,29 @@ def validate_custom_value(kind: str, choices: list[str], value: Any) -> Any:
     if kind == "choice":
         text = clean_text(value, max_length=200)
         if text not in choices:
-            raise Invalid(f"{text!r} is not one of: {', '.join(choices)}")
+            raise Invalid(
+                _("%(value)s is not one of: %(choices)s")
+                % {"value": repr(text), "choices": ", ".join(choices)}
+            )
         return text
     if kind == "multi_choice":
         items = value.split(";") if isinstance(value, str) else value
         if not isinstance(items, list):
-            raise Invalid("Must be a list of choices")
+            raise Invalid(_("Must be a list of choices"))
         out: list[str] = []
         for item in items:
             text = clean_text(item, max_length=200)
             if not text:
                 continue
             if text not in choices:
-                raise Invalid(f"{text!r} is not one of: {', '.join(choices)}")
+                raise Invalid(
+                    _("%(value)s is not one of: %(choices)s")
+                    % {"value": repr(text), "choices": ", ".join(choices)}
+                )
             if text not in out:
                 out.append(text)
         return out or None
-    raise Invalid(f"Unknown field type {kind!r}")
+    raise Invalid(_("Unknown field type %(kind)s") % {"kind": repr(kind)})
 
 
 def collect(errors: list[FieldError], field: str, func: Any, *args: Any, **kwargs: Any) -> Any:

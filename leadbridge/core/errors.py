@@ -1,12 +1,17 @@
 """Errors that services raise and adapters (API, UI, CLI) turn into responses.
 
 Services never return error codes; they raise one of these with field-level details, so
-every adapter reports the same message for the same rule.
+every adapter reports the same message for the same rule. Messages are translated when the
+error is raised (`gettext`, not the lazy form), in the language active then: the request's, or
+the user's for work done on their behalf (an import job). `FieldError.field` is an API key and
+stays untranslated.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from django.utils.translation import gettext as _
 
 
 @dataclass(frozen=True)
@@ -35,8 +40,8 @@ class ServiceError(Exception):
 
 
 class ValidationFailed(ServiceError):
-    def __init__(self, errors: list[FieldError], detail: str = "Invalid input") -> None:
-        super().__init__(detail=detail, errors=errors, status=422)
+    def __init__(self, errors: list[FieldError], detail: str | None = None) -> None:
+        super().__init__(detail=_("Invalid input") if detail is None else detail, errors=errors, status=422)
 
 
 class Conflict(ServiceError):
@@ -45,13 +50,14 @@ class Conflict(ServiceError):
 
 
 class NotFound(ServiceError):
-    def __init__(self, detail: str = "Not found") -> None:
-        super().__init__(detail=detail, status=404)
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail=_("Not found") if detail is None else detail, status=404)
 
 
 class Forbidden(ServiceError):
-    def __init__(self, detail: str = "You do not have permission to do this") -> None:
-        super().__init__(detail=detail, status=403)
+    def __init__(self, detail: str | None = None) -> None:
+        default = _("You do not have permission to do this")
+        super().__init__(detail=default if detail is None else detail, status=403)
 
 
 def field_error(name: str, message: str) -> ValidationFailed:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.db.models import Model, QuerySet
+from django.utils.translation import gettext as _
 
 from leadbridge.core.errors import field_error
 
@@ -31,9 +32,9 @@ def decode_cursor(cursor: str) -> list[Any]:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise field_error("cursor", "Invalid cursor") from exc
+        raise field_error("cursor", _("Invalid cursor")) from exc
     if not isinstance(values, list):
-        raise field_error("cursor", "Invalid cursor")
+        raise field_error("cursor", _("Invalid cursor"))
     return values
 
 
@@ -59,7 +60,7 @@ def keyset_page[M: Model](
     if cursor:
         (last_id,) = decode_cursor(cursor)[:1] or [None]
         if not isinstance(last_id, int):
-            raise field_error("cursor", "Invalid cursor")
+            raise field_error("cursor", _("Invalid cursor"))
         op = "lt" if descending else "gt"
         bounds[f"pk__{op}"] = last_id
         if key != "pk":

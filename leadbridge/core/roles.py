@@ -52,6 +52,22 @@ class Perm(StrEnum):
     USER_MANAGE = "user.manage"
     PRODUCT_ISSUES_VIEW = "product_issues.view"
     PRODUCT_ISSUES_RESOLVE = "product_issues.resolve"
+    # --- marketing: channels, channel rules, campaigns, spend (leadbridge.marketing) ---
+    CAMPAIGN_VIEW = "campaign.view"
+    CAMPAIGN_MANAGE = "campaign.manage"
+    CHANNEL_MANAGE = "channel.manage"
+    SPEND_VIEW = "spend.view"
+    SPEND_MANAGE = "spend.manage"
+    # --- end marketing ---
+    # --- capture: sites, inquiries, classes, classification review (leadbridge.capture) ---
+    INQUIRY_VIEW = "inquiry.view"
+    INQUIRY_CAPTURE = "inquiry.capture"
+    INQUIRY_CLASSIFY = "inquiry.classify"
+    INQUIRY_REVIEW = "inquiry.review"
+    INQUIRY_RESOLVE = "inquiry.resolve"
+    INQUIRY_CLASS_MANAGE = "inquiry_class.manage"
+    SITE_MANAGE = "site.manage"
+    # --- end capture ---
 
 
 _EDITORS = {Perm.CONTACT_VIEW, Perm.CONTACT_EDIT, Perm.STAGE_CHANGE, Perm.NOTE_ADD}
@@ -76,6 +92,46 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     ),
     Role.GUEST: frozenset({Perm.CONTACT_VIEW, Perm.PRODUCT_ISSUES_VIEW}),
 }
+
+# --- marketing: who manages channels/campaigns/spend; sales read campaigns for their scripts ---
+# (admin and director hold every Perm above already)
+_MARKETING_GRANTS: dict[Role, set[Perm]] = {
+    Role.MARKETING: {
+        Perm.CAMPAIGN_VIEW,
+        Perm.CAMPAIGN_MANAGE,
+        Perm.CHANNEL_MANAGE,
+        Perm.SPEND_VIEW,
+        Perm.SPEND_MANAGE,
+    },
+    Role.SALES_HEAD: {Perm.CAMPAIGN_VIEW, Perm.SPEND_VIEW},
+    Role.SALES: {Perm.CAMPAIGN_VIEW},
+    Role.PRESALES: {Perm.CAMPAIGN_VIEW},
+    Role.GUEST: {Perm.CAMPAIGN_VIEW},
+}
+for _role, _perms in _MARKETING_GRANTS.items():
+    ROLE_PERMS[_role] = ROLE_PERMS[_role] | _perms
+# --- end marketing ---
+
+# --- capture: sales classify (their own and team's inquiries: InquiryQuerySet.visible_to),
+# marketing reviews, the head of sales resolves disputes; guests read.
+# (admin and director hold every Perm above already)
+_CAPTURE_GRANTS: dict[Role, set[Perm]] = {
+    Role.MARKETING: {Perm.INQUIRY_VIEW, Perm.INQUIRY_CAPTURE, Perm.INQUIRY_REVIEW, Perm.SITE_MANAGE},
+    Role.SALES_HEAD: {
+        Perm.INQUIRY_VIEW,
+        Perm.INQUIRY_CAPTURE,
+        Perm.INQUIRY_CLASSIFY,
+        Perm.INQUIRY_RESOLVE,
+        Perm.INQUIRY_CLASS_MANAGE,
+    },
+    Role.SALES: {Perm.INQUIRY_VIEW, Perm.INQUIRY_CAPTURE, Perm.INQUIRY_CLASSIFY},
+    Role.PRESALES: {Perm.INQUIRY_VIEW, Perm.INQUIRY_CAPTURE, Perm.INQUIRY_CLASSIFY},
+    Role.DATA_QUALITY: {Perm.INQUIRY_VIEW},
+    Role.GUEST: {Perm.INQUIRY_VIEW},
+}
+for _role, _perms in _CAPTURE_GRANTS.items():
+    ROLE_PERMS[_role] = ROLE_PERMS[_role] | _perms
+# --- end capture ---
 
 
 class HasRole(Protocol):

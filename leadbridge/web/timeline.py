@@ -21,6 +21,12 @@ TITLES: dict[str, str | Promise] = {
     "consent_changed": _("Consent changed"),
     "contact_erased": _("Personal data erased"),
     "quality_item_merged": _("Data-quality record merged"),
+    "inquiry_received": _("Inquiry received"),
+    "inquiry_classified": _("Inquiry classified"),
+    "inquiry_reviewed": _("Class confirmed by marketing"),
+    "inquiry_resolved": _("Class dispute resolved"),
+    "inquiry_responded": _("First response to an inquiry"),
+    "visitor_identified": _("Website visitor identified"),
 }
 STAGES = dict(Stage.choices)
 
@@ -73,6 +79,31 @@ def describe(activity: Activity) -> TimelineEntry:
         lines.append(f"{p.get('channel')}: {p.get('from')} → {p.get('to')}")
     elif kind == "contact_erased":
         lines.append(_short(p.get("reason")))
+    elif kind == "inquiry_received":
+        where = " / ".join(str(p[k]) for k in ("channel", "campaign", "source") if p.get(k))
+        lines.append(f"#{p.get('inquiry_id')} {p.get('kind', '')}" + (f" · {where}" if where else ""))
+        if p.get("is_repeat"):
+            lines.append(str(_("Repeat inquiry")))
+        if p.get("excerpt"):
+            lines.append(_short(p["excerpt"]))
+    elif kind in {"inquiry_classified", "inquiry_resolved"}:
+        change = f"{p['from']} → {p.get('to')}" if p.get("from") else str(p.get("to") or "")
+        lines.append(f"#{p.get('inquiry_id')} {change}")
+        if p.get("comment"):
+            lines.append(_short(p["comment"]))
+    elif kind == "inquiry_reviewed":
+        if str(p.get("action", "")).startswith("disput"):
+            entry.title = _("Class disputed by marketing")
+        lines.append(f"#{p.get('inquiry_id')} {p.get('class') or ''}".strip())
+        if p.get("comment"):
+            lines.append(_short(p["comment"]))
+    elif kind == "inquiry_responded":
+        seconds = int(p.get("seconds") or 0)
+        lines.append(
+            f"#{p.get('inquiry_id')} " + str(_("after %(minutes)s min") % {"minutes": seconds // 60})
+        )
+    elif kind == "visitor_identified":
+        lines.append(str(p.get("via") or ""))
     elif kind == "contact_created":
         if p.get("source"):
             lines.append(str(p["source"]))

@@ -2,8 +2,14 @@
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
+from django.views.generic import RedirectView
 
 from leadbridge.web.views import account, audit, companies, contacts, home, imports, quality
+from leadbridge.web.views import capture_settings as capture_settings_views
+from leadbridge.web.views import inbox as inbox_views
+from leadbridge.web.views import inquiries as inquiries_views
+from leadbridge.web.views import marketing as marketing_views
+from leadbridge.web.views import notifications as notifications_views
 from leadbridge.web.views import settings as app_settings
 
 app_name = "web"
@@ -57,4 +63,58 @@ urlpatterns = [
         name="settings_custom_field_delete",
     ),
     path("settings/users/", app_settings.user_create, name="settings_user_create"),
+    # Marketing: campaigns, spend, channels and channel rules.
+    path("marketing/", marketing_views.campaign_list, name="campaign_list"),
+    path("marketing/campaigns/new/", marketing_views.campaign_create, name="campaign_create"),
+    path("marketing/campaigns/<int:campaign_id>/", marketing_views.campaign_detail, name="campaign_detail"),
+    path("marketing/campaigns/<int:campaign_id>/edit/", marketing_views.campaign_edit, name="campaign_edit"),
+    path("marketing/spend/", marketing_views.spend_page, name="spend_page"),
+    path("marketing/channels/", marketing_views.channel_settings, name="channel_settings"),
+    path("marketing/channels/<int:channel_id>/edit/", marketing_views.channel_edit, name="channel_edit"),
+    path(
+        "marketing/channels/<int:channel_id>/delete/", marketing_views.channel_delete, name="channel_delete"
+    ),
+    path("marketing/channels/<int:channel_id>/move/", marketing_views.channel_move, name="channel_move"),
+    path("marketing/rules/", marketing_views.rule_settings, name="rule_settings"),
+    path("marketing/rules/<int:rule_id>/edit/", marketing_views.rule_edit, name="rule_edit"),
+    path("marketing/rules/<int:rule_id>/delete/", marketing_views.rule_delete, name="rule_delete"),
+    path("marketing/rules/<int:rule_id>/move/", marketing_views.rule_move, name="rule_move"),
+    # Capture: sales inbox, the inquiry page, marketing's feed, notifications, capture setup.
+    path("inbox/", inbox_views.inbox, name="inbox"),
+    path("inquiries/", inquiries_views.inquiry_feed, name="inquiry_feed"),
+    path("inquiries/<int:inquiry_id>/", inbox_views.inquiry_detail, name="inquiry_detail"),
+    path("inquiries/<int:inquiry_id>/classify/", inbox_views.inquiry_classify, name="inquiry_classify"),
+    path("inquiries/<int:inquiry_id>/review/", inbox_views.inquiry_review, name="inquiry_review"),
+    path("inquiries/<int:inquiry_id>/resolve/", inbox_views.inquiry_resolve, name="inquiry_resolve"),
+    path("notifications/", notifications_views.notification_list, name="notifications"),
+    path("notifications/count/", notifications_views.notification_count, name="notification_count"),
+    path("notifications/read/", notifications_views.notification_read, name="notification_read"),
+    path(
+        "notifications/<int:notification_id>/open/",
+        notifications_views.notification_open,
+        name="notification_open",
+    ),
+    # Junk alerts (capture, which cannot reverse web URLs) link to /campaigns/<id>/, in the app and by email.
+    path(
+        "campaigns/<int:campaign_id>/",
+        RedirectView.as_view(pattern_name="web:campaign_detail"),
+        name="campaign_short",
+    ),
+    path("capture-setup/", capture_settings_views.index, name="capture_settings"),
+    path("capture-setup/sites/", capture_settings_views.site_list, name="site_list"),
+    path("capture-setup/sites/<int:site_id>/", capture_settings_views.site_edit, name="site_edit"),
+    path(
+        "capture-setup/sites/<int:site_id>/snippet/", capture_settings_views.site_snippet, name="site_snippet"
+    ),
+    path("capture-setup/classes/", capture_settings_views.inquiry_class_list, name="inquiry_class_list"),
+    path(
+        "capture-setup/classes/<int:class_id>/",
+        capture_settings_views.inquiry_class_edit,
+        name="inquiry_class_edit",
+    ),
+    path(
+        "capture-setup/classes/<int:class_id>/move/",
+        capture_settings_views.inquiry_class_move,
+        name="inquiry_class_move",
+    ),
 ]

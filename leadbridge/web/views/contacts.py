@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from leadbridge.accounts.selectors import assignable_users
+from leadbridge.capture import ui_selectors as capture_ui
 from leadbridge.contacts import merge as merge_services
 from leadbridge.contacts import selectors, services
 from leadbridge.contacts.cleaning import clean_contact_input
@@ -119,6 +120,7 @@ def _card_context(request: HttpRequest, contact: Contact) -> dict[str, Any]:
         "merges": list(selectors.contact_merges(contact=contact)[:20]),
         "timeline": [describe(a) for a in timeline.items],
         "timeline_next": timeline.next,
+        "sources": capture_ui.contact_sources(contact_id=contact.pk),  # first/lead/last touch, visits
         "errors": {},
         "values": {},
     }

@@ -1,0 +1,316 @@
+"""HTTP plumbing of the public capture endpoints: limits, CORS, bodies, bots, counters.
+
+The views in `public.py` stay adapters; everything here is about the request, never about
+inquiries or tracking (those rules live in `services.py`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django_ratelimit.core import get_usage
+
+from leadbridge.core import clock
+from leadbridge.core.errors import FieldError
+
+log = logging.getLogger("leadbridge.capture")
+
+# Known crawlers, link previewers, uptime and SEO robots. Headless browsers are NOT here:
+# real people's sessions are sometimes rendered headless (and our own browser tests are).
+DEFAULT_BOT_UA = (
+    r"bot\b|bot/|crawl|spider|slurp|archiver|facebookexternalhit|facebookcatalog|mediapartners"
+    r"|adsbot|bingpreview|feedfetcher|lighthouse|pagespeed|pingdom|uptimerobot|statuscake"
+    r"|site24x7|semrush|ahrefs|mj12|petalbot|bytespider|gptbot|ccbot|claudebot|perplexity"
+    r"|baiduspider|yandex(?:bot|images|metrika|direct|accessibility|mobilebot)|duckduckbot|sogou"
+    r"|exabot|phantomjs|scrapy|wget/|whatsapp|telegrambot|skypeuripreview|slackbot|discordbot"
+)
+SITE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# A site key is near the start of every payload the tracker or a form builds: it can still be
+# found in a truncated body, so the raw payload reaches the right site's data-quality queue.
+_KEY_IN_BODY = re.compile(rb'"site_key"\s*:\s*"([A-Za-z0-9_-]{8,64})"|(?:^|&)site_key=([A-Za-z0-9_-]{8,64})')
+RAW_KEEP = 16 * 1024  # bytes of a rejected body kept in the data-quality queue
+JSON_TYPES = frozenset({"application/json", "text/plain"})
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def conf(name: str) -> Any:
+    return settings.LEADBRIDGE[name]
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class Reject(Exception):
+    """A request the endpoint refuses: the status and the message the client gets."""
+
+    def __init__(
+        self, status: int, detail: str, errors: list[FieldError] | None = None, *, counter: str = ""
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors or []
+        self.counter = counter
+
+
+def json_error(status: int, detail: str, errors: Iterable[FieldError] = ()) -> JsonResponse:
+    """The API's error shape, so clients parse one format everywhere."""
+    return JsonResponse({"detail": detail, "errors": [e.as_dict() for e in errors]}, status=status)
+
+
+# --- client address and rate limits -------------------------------------------------------------
+
+
+def client_ip(request: HttpRequest) -> str:
+    header = conf("CAPTURE_IP_HEADER")
+    if header:
+        meta = "HTTP_" + header.upper().replace("-", "_")
+        value = request.META.get(meta, "")
+        if value:
+            # X-Forwarded-For: the last entry is the one our own proxy appended; earlier ones are
+            # whatever the client claimed.
+            return str(value).split(",")[-1].strip()[:64]
+    return str(request.META.get("REMOTE_ADDR") or "0.0.0.0")[:64]  # noqa: S104 - a label, not a bind
+
+
+def rate_limited(request: HttpRequest, *, scope: str, value: str) -> bool:
+    """Count this request against the `scope` limit ("ip" or "site") and say if it is over it."""
+    rate = conf("CAPTURE_RATE_IP" if scope == "ip" else "CAPTURE_RATE_SITE")
+    if not rate:
+        return False
+    usage = get_usage(
+        request,
+        group=f"lb-capture-{scope}",
+        key=lambda group, req: value,
+        rate=rate,
+        increment=True,
+    )
+    return bool(usage and usage["should_limit"])
+
+
+def too_many(scope: str) -> Reject:
+    what = "this address" if scope == "ip" else "this site key"
+    return Reject(429, f"Too many requests from {what}; slow down and retry later", counter="rate_limited")
+
+
+# --- bots --------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _bot_re(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern or DEFAULT_BOT_UA, re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=4096)
+def _matches(pattern: str, user_agent: str) -> bool:
+    # The same few hundred user agents make nearly all hits; the regex costs ~80 us a search.
+    return _bot_re(pattern).search(user_agent) is not None
+
+
+def is_bot(user_agent: str) -> bool:
+    return bool(user_agent) and _matches(conf("CAPTURE_BOT_UA"), user_agent[:512])
+
+
+# --- origins and CORS --------------------------------------------------------------------------
+
+
+def normalize_origin(value: str) -> str:
+    """`scheme://host[:port]` in lower case, default ports dropped; "" when it is not a web origin."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return ""
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return ""
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    default = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def request_origin(request: HttpRequest) -> str | None:
+    """The page's origin: the Origin header, else the Referer's; None for server-to-server calls."""
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        # "null" (sandboxed frames, file://) normalises to "" and is refused below.
+        return normalize_origin(origin)
+    referer = request.headers.get("Referer")
+    if referer:
+        return normalize_origin(referer)
+    return None
+
+
+def origin_allowed(origins: Iterable[str], origin: str | None) -> bool:
+    if origin is None:
+        return True
+    allowed = list(origins)
+    if "*" in allowed:
+        return True
+    return bool(origin) and origin in {normalize_origin(o) for o in allowed}
+
+
+def with_cors(response: HttpResponse, request: HttpRequest, *, allowed: bool = True) -> HttpResponse:
+    origin = request.headers.get("Origin")
+    response.headers["Vary"] = "Origin"
+    if origin and allowed:
+        response.headers["Access-Control-Allow-Origin"] = origin
+    return response
+
+
+def preflight(request: HttpRequest, *, allowed: bool = True) -> HttpResponse:
+    response = HttpResponse(status=204 if allowed else 403)
+    with_cors(response, request, allowed=allowed)
+    if allowed:
+        response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type, X-LeadBridge-Key, Idempotency-Key"
+        response.headers["Access-Control-Max-Age"] = "86400"
+    return response
+
+
+# --- bodies ------------------------------------------------------------------------------------
+
+
+def media_type(request: HttpRequest) -> str:
+    return (request.content_type or "").split(";")[0].strip().lower()
+
+
+def read_body(request: HttpRequest, limit: int) -> bytes:
+    """The body, refusing more than `limit` bytes before reading it when the length is declared."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise Reject(400, "Invalid Content-Length header") from None
+    if declared > limit:
+        raise Reject(413, f"Request body too large: {declared} bytes (at most {limit})", counter="too_large")
+    body = request.body
+    if len(body) > limit:
+        raise Reject(413, f"Request body too large (at most {limit} bytes)", counter="too_large")
+    return body
+
+
+def parse_json(body: bytes) -> Any:
+    if not body.strip():
+        raise Reject(400, "Empty request body: expected a JSON object", counter="malformed")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Reject(400, f"Body is not UTF-8 text (byte {exc.start})", counter="malformed") from None
+    try:
+        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        hint = " (truncated?)" if exc.pos >= len(text.rstrip()) else ""
+        raise Reject(400, f"Malformed JSON at {where}: {exc.msg}{hint}", counter="malformed") from None
+    except (ValueError, RecursionError) as exc:
+        # Numbers past the int digit limit, nesting deeper than the parser goes.
+        raise Reject(
+            400, f"Malformed JSON: {str(exc)[:120] or 'nested too deep'}", counter="malformed"
+        ) from None
+    # Escapes can smuggle in what no database column takes (NUL, lone surrogates).
+    return scrub(data) if "\\u" in text else data
+
+
+def scrub(value: Any) -> Any:
+    """`value` with no NUL character (PostgreSQL refuses it in text and jsonb) and no lone
+    surrogate (not encodable as UTF-8) in any string, key or nested item."""
+    if isinstance(value, str):
+        value = value.replace("\x00", "")
+        return value if value.isascii() else value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {scrub(k): scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite(raw: str) -> float:
+    # Neither database's JSON takes an infinity (1e400 parses to one).
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {raw[:40]}")
+    return value
+
+
+def site_key_in(body: bytes) -> str:
+    match = _KEY_IN_BODY.search(body[:4096])
+    if not match:
+        return ""
+    return (match.group(1) or match.group(2)).decode("ascii")
+
+
+def raw_payload(request: HttpRequest, body: bytes, *, endpoint: str) -> dict[str, Any]:
+    """What the data-quality queue keeps of a rejected request: enough to replay it by hand."""
+    text = body[:RAW_KEEP].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    return {
+        "endpoint": endpoint,
+        "content_type": request.content_type or "",
+        "body": text,
+        "truncated": len(body) > RAW_KEEP,
+        "bytes": len(body),
+        "ip": client_ip(request),
+        "user_agent": request.headers.get("User-Agent", "")[:300],
+    }
+
+
+def text(value: Any, limit: int) -> str:
+    """A scalar as capped text; objects and lists (wrong shapes) become ""."""
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return str(value).replace("\x00", "")[:limit].strip()
+
+
+# --- counters ----------------------------------------------------------------------------------
+
+COUNTERS = (
+    "bot",
+    "honeypot",
+    "rate_limited",
+    "too_large",
+    "malformed",
+    "unknown_key",
+    "origin_denied",
+    "invalid",
+    "pixel_error",
+)
+
+
+def _counter_key(name: str, site_id: int | None, day: dt.date) -> str:
+    return f"lb:capture:{name}:{site_id or 0}:{day:%Y%m%d}"
+
+
+def count(name: str, site_id: int | None = None) -> None:
+    """Count a refused or ignored request (per site and day, kept a week in the cache)."""
+    key = _counter_key(name, site_id, clock.now().date())
+    try:
+        if not cache.add(key, 1, timeout=8 * 86400):
+            cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=8 * 86400)
+    log.info("capture: %s (site %s)", name, site_id)
+
+
+def counters(site_id: int | None = None, day: dt.date | None = None) -> dict[str, int]:
+    """Today's (or `day`'s) counts of refused/ignored requests for a site (None: no site known)."""
+    day = day or clock.now().date()
+    keys = {_counter_key(name, site_id, day): name for name in COUNTERS}
+    found = cache.get_many(list(keys))
+    return {name: int(found.get(key, 0)) for key, name in keys.items()}

@@ -1,0 +1,1509 @@
+"""Capture: the one write path for sites, tracking hits, identify, inquiries and their classes.
+
+Public endpoints, the API, the CLI, imports and the worker all call these functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
+
+from leadbridge.accounts.models import User
+from leadbridge.accounts.services import notify
+from leadbridge.capture.attribution import URL_MAX, Source, cap_text, host_of, source_of, strip_tracking
+from leadbridge.capture.models import (
+    ClassKind,
+    ContactSource,
+    EventKind,
+    Inquiry,
+    InquiryClass,
+    InquiryKind,
+    InquiryReview,
+    JunkAlert,
+    ReviewAction,
+    ReviewStatus,
+    Site,
+    Touch,
+    TrackingEvent,
+    Visitor,
+)
+from leadbridge.contacts.cleaning import clean_contact_input, custom_field_defs
+from leadbridge.contacts.models import Contact
+from leadbridge.contacts.services import (
+    activity_add,
+    contact_create,
+    contact_update,
+    dq_item_record,
+    find_by_email,
+    find_by_phone,
+)
+from leadbridge.contacts.validation import Invalid, clean_text
+from leadbridge.core import clock
+from leadbridge.core.audit import audit_record
+from leadbridge.core.errors import Conflict, FieldError, NotFound, ValidationFailed, field_error
+from leadbridge.core.permissions import require
+from leadbridge.core.roles import Perm, Role
+from leadbridge.marketing.models import Campaign
+from leadbridge.marketing.services import campaign_for, resolve_channel
+
+# --- settings --------------------------------------------------------------------------------
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, "LEADBRIDGE", {}).get(name, default)
+
+
+# --- sites -------------------------------------------------------------------------------------
+
+
+def _clean_origins(origins: Any) -> list[str]:
+    if origins is None:
+        return []
+    if isinstance(origins, str) or not isinstance(origins, Iterable):
+        raise field_error("origins", "Must be a list of origins like https://example.com")
+    out: list[str] = []
+    errors: list[FieldError] = []
+    for i, raw in enumerate(origins):
+        text = raw.strip() if isinstance(raw, str) else ""
+        try:
+            parts = urlsplit(text)
+            port = parts.port
+        except ValueError:
+            parts, port = None, None
+        if (
+            parts is None
+            or parts.scheme not in {"http", "https"}
+            or not parts.hostname
+            or parts.path not in {"", "/"}
+            or parts.query
+            or parts.fragment
+            or parts.username
+            or len(text) > 200
+        ):
+            errors.append(
+                FieldError(f"origins[{i}]", f"Not an origin like https://example.com: {text[:80]!r}")
+            )
+            continue
+        origin = f"{parts.scheme}://{parts.hostname.lower()}" + (f":{port}" if port else "")
+        if origin not in out:
+            out.append(origin)
+    if errors:
+        raise ValidationFailed(errors)
+    return out
+
+
+def _clean_site_name(name: Any) -> str:
+    try:
+        text = clean_text(name, max_length=120)
+    except Invalid as exc:
+        raise field_error("name", str(exc)) from exc
+    if not text:
+        raise field_error("name", "A site needs a name")
+    return text
+
+
+@transaction.atomic
+def site_create(*, actor: Any, name: str, origins: list[str]) -> Site:
+    """Register a tracked site; its public key is generated. The CLI (actor None) is trusted."""
+    if actor is not None:
+        require(actor, Perm.SITE_MANAGE)
+    clean_name = _clean_site_name(name)
+    clean = _clean_origins(origins)
+    site = Site.objects.create(name=clean_name, origins=clean)
+    audit_record(
+        actor=actor,
+        action="site.create",
+        object_type="site",
+        object_id=site.pk,
+        after={"name": clean_name, "origins": clean},
+    )
+    return site
+
+
+@transaction.atomic
+def site_update(
+    *,
+    actor: Any,
+    site_id: int,
+    name: str | None = None,
+    origins: list[str] | None = None,
+    is_active: bool | None = None,
+    rotate_key: bool = False,
+) -> Site:
+    """Rename, change origins, (de)activate, or issue a new key (the old one stops working)."""
+    if actor is not None:
+        require(actor, Perm.SITE_MANAGE)
+    site = Site.objects.select_for_update().filter(pk=site_id).first()
+    if site is None:
+        raise NotFound("Site not found")
+    before = {"name": site.name, "origins": list(site.origins), "is_active": site.is_active, "key": site.key}
+    old_key = site.key
+    if name is not None:
+        site.name = _clean_site_name(name)
+    if origins is not None:
+        site.origins = _clean_origins(origins)
+    if is_active is not None:
+        site.is_active = bool(is_active)
+    if rotate_key:
+        from leadbridge.capture.models import new_site_key
+
+        site.key = new_site_key()
+    site.updated_at = clock.now()
+    site.save()
+    after = {"name": site.name, "origins": list(site.origins), "is_active": site.is_active, "key": site.key}
+    changed = [k for k in after if before[k] != after[k]]
+    if changed:
+        audit_record(
+            actor=actor,
+            action="site.update",
+            object_type="site",
+            object_id=site.pk,
+            before={k: before[k] for k in changed if k != "key"} | ({"key": "(old)"} if rotate_key else {}),
+            after={k: after[k] for k in changed if k != "key"} | ({"key": "(new)"} if rotate_key else {}),
+        )
+    transaction.on_commit(lambda: site_cache_forget(old_key, site.key))
+    return site
+
+
+# Site lookups happen on every public hit; a short per-process cache spares the database.
+# Changes reach other processes within SITE_CACHE_SECONDS (the changing process forgets at once).
+SITE_CACHE_SECONDS = 30.0
+_SITE_CACHE_MAX = 2000
+_site_cache: dict[str, tuple[float, Site | None]] = {}
+_site_cache_lock = threading.Lock()
+
+
+def site_by_key(key: str) -> Site | None:
+    """The active site with this public key, or None (unknown, malformed or inactive key)."""
+    if not isinstance(key, str) or not 10 <= len(key) <= 32 or not key.isascii():
+        return None
+    now = time.monotonic()
+    hit = _site_cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    site = Site.objects.filter(key=key, is_active=True).first()
+    with _site_cache_lock:
+        if len(_site_cache) >= _SITE_CACHE_MAX:
+            _site_cache.clear()
+        _site_cache[key] = (now + SITE_CACHE_SECONDS, site)
+    return site
+
+
+def site_cache_forget(*keys: str) -> None:
+    with _site_cache_lock:
+        if not keys:
+            _site_cache.clear()
+        for key in keys:
+            _site_cache.pop(key, None)
+
+
+def _site_hosts(site: Site | None) -> frozenset[str]:
+    if site is None:
+        return frozenset()
+    return frozenset(host_of(o) for o in site.origins or [])
+
+
+# --- touches and the contact's source ----------------------------------------------------------
+
+
+def _resolve(source: Source, *, create_campaign: bool) -> tuple[Any, Any]:
+    """(channel, campaign) by the marketing rules."""
+    channel = resolve_channel(
+        utm=source.utm,
+        referrer=source.referrer,
+        click_ids=source.click_ids,
+        landing_page=source.landing_page,
+    )
+    campaign = None
+    name = source.utm.get("campaign", "")
+    if name:
+        campaign = campaign_for(utm_campaign=name, channel=channel, create=create_campaign)
+    return channel, campaign
+
+
+def _touch_create(
+    *,
+    kind: str,
+    occurred_at: dt.datetime,
+    source: Source,
+    contact_id: int | None = None,
+    visitor_id: int | None = None,
+    create_campaign: bool = False,
+) -> Touch:
+    channel, campaign = _resolve(source, create_campaign=create_campaign)
+    return Touch.objects.create(
+        kind=kind,
+        occurred_at=occurred_at,
+        contact_id=contact_id,
+        visitor_id=visitor_id,
+        channel=channel,
+        source=source.utm.get("source", ""),
+        medium=source.utm.get("medium", ""),
+        campaign_name=source.utm.get("campaign", ""),
+        campaign=campaign,
+        term=source.utm.get("term", ""),
+        content=source.utm.get("content", ""),
+        landing_page=strip_tracking(source.landing_page)[:URL_MAX],
+        referrer=source.referrer[:URL_MAX],
+        click_ids=dict(source.click_ids),
+    )
+
+
+def _touch_copy(touch: Touch, *, kind: str, occurred_at: dt.datetime, contact_id: int, landing: str) -> Touch:
+    """A new touch that inherits the origin of an earlier one (a form sent pages after landing)."""
+    campaign_id = touch.campaign_id
+    if campaign_id is None and touch.campaign_name:
+        # Visits do not create campaigns (bots make up UTM values); an inquiry does.
+        campaign = campaign_for(utm_campaign=touch.campaign_name, channel=touch.channel, create=True)
+        campaign_id = campaign.pk if campaign is not None else None
+    return Touch.objects.create(
+        kind=kind,
+        occurred_at=occurred_at,
+        contact_id=contact_id,
+        visitor_id=touch.visitor_id,
+        channel_id=touch.channel_id,
+        source=touch.source,
+        medium=touch.medium,
+        campaign_name=touch.campaign_name,
+        campaign_id=campaign_id,
+        term=touch.term,
+        content=touch.content,
+        landing_page=strip_tracking(landing)[:URL_MAX] or touch.landing_page,
+        referrer=touch.referrer,
+        click_ids=dict(touch.click_ids or {}),
+    )
+
+
+def _source_of_touch(touch: Touch) -> Source:
+    utm = {
+        k: v
+        for k, v in (
+            ("source", touch.source),
+            ("medium", touch.medium),
+            ("campaign", touch.campaign_name),
+            ("term", touch.term),
+            ("content", touch.content),
+        )
+        if v
+    }
+    return Source(utm=utm, click_ids=dict(touch.click_ids or {}), referrer=touch.referrer)
+
+
+def _contact_source_refresh(contact_id: int, *, lead_touch: Touch | None = None) -> None:
+    """First and last touch from the contact's touches; the lead touch is set once (first inquiry)."""
+    touches = Touch.objects.filter(contact_id=contact_id)
+    first = touches.order_by("occurred_at", "id").values_list("pk", flat=True).first()
+    last = touches.order_by("-occurred_at", "-id").values_list("pk", flat=True).first()
+    if first is None or last is None:
+        return
+    current = ContactSource.objects.select_for_update().filter(contact_id=contact_id).first()
+    if current is None:
+        try:
+            with transaction.atomic():
+                ContactSource.objects.create(
+                    contact_id=contact_id,
+                    first_touch_id=first,
+                    last_touch_id=last,
+                    lead_touch=lead_touch,
+                )
+            return
+        except IntegrityError:
+            # Created by a concurrent capture for the same contact; update that row instead.
+            current = ContactSource.objects.select_for_update().get(contact_id=contact_id)
+    current.first_touch_id = first
+    current.last_touch_id = last
+    if lead_touch is not None and current.lead_touch_id is None:
+        current.lead_touch = lead_touch
+    current.save()
+
+
+def _campaign_backfill(contact_id: int, touch: Touch) -> None:
+    """Earlier touches of the contact that named this campaign before it existed now point to it."""
+    if touch.campaign_id and touch.campaign_name:
+        Touch.objects.filter(
+            contact_id=contact_id, campaign__isnull=True, campaign_name__iexact=touch.campaign_name
+        ).update(campaign_id=touch.campaign_id)
+
+
+# --- visitors and tracking hits ----------------------------------------------------------------
+
+HIT_KINDS = {
+    "pageview": EventKind.PAGEVIEW,
+    "event": EventKind.EVENT,
+    "pixel": EventKind.PIXEL,
+    "identify": EventKind.IDENTIFY,
+}
+MAX_HITS = 500
+TITLE_MAX = 300
+NAME_MAX = 100
+PROPS_MAX = 4000
+# A hit's own timestamp is trusted within this window (queued beacons, skewed clocks).
+HIT_MAX_AGE = dt.timedelta(days=1)
+# The same source seen again within this gap is the same visit (a reload, a back button).
+VISIT_GAP = dt.timedelta(minutes=30)
+
+
+def _clean_uid(visitor_uid: Any) -> str:
+    uid = visitor_uid.strip() if isinstance(visitor_uid, str) else ""
+    if not uid or len(uid) > 64 or not uid.isascii() or not uid.isprintable():
+        raise field_error("visitor_id", "A visitor id of 1-64 printable ASCII characters is required")
+    return uid
+
+
+def _hit_time(ts: Any, now: dt.datetime) -> dt.datetime:
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or ts != ts:  # NaN
+        return now
+    try:
+        at = dt.datetime.fromtimestamp(ts / 1000.0, tz=dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return now
+    if at > now:
+        return now
+    return max(at, now - HIT_MAX_AGE)
+
+
+def _props_json(props: Any) -> str | None:
+    if props is None or props == {}:
+        return None
+    try:
+        text = json.dumps(props, ensure_ascii=False, separators=(",", ":"), default=str)
+    except (TypeError, ValueError):
+        return None
+    if len(text) > PROPS_MAX:
+        return json.dumps({"_truncated": True, "size": len(text)})
+    return text
+
+
+def _visitor_upsert(site_id: int, uid: str, first: dt.datetime, last: dt.datetime) -> tuple[int, int | None]:
+    """(visitor id, contact id): one statement, whether the visitor is new or known."""
+    table = Visitor._meta.db_table
+    adapt = connection.ops.adapt_datetimefield_value
+    sql = (
+        f"INSERT INTO {table} (site_id, uid, first_seen, last_seen) VALUES (%s, %s, %s, %s) "  # noqa: S608
+        f"ON CONFLICT (site_id, uid) DO UPDATE SET last_seen = CASE WHEN excluded.last_seen > "
+        f"{table}.last_seen THEN excluded.last_seen ELSE {table}.last_seen END "
+        "RETURNING id, contact_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [site_id, uid, adapt(first), adapt(last)])
+        row = cursor.fetchone()
+    return int(row[0]), row[1]
+
+
+def _events_insert(visitor_id: int, rows: list[tuple[Any, ...]]) -> None:
+    """All rows in one statement: executemany on SQLite (in-process, no round trips), an
+    INSERT ... SELECT FROM unnest(arrays) on PostgreSQL (psycopg's executemany costs a round
+    trip per row, and a multi-row VALUES list is re-parsed on every call)."""
+    table = TrackingEvent._meta.db_table
+    columns = "(visitor_id, kind, occurred_at, url, title, referrer, name, props)"
+    adapt = connection.ops.adapt_datetimefield_value
+    adapted: dict[dt.datetime, Any] = {}  # most hits of a batch share one timestamp
+    params = []
+    for kind, at, url, title, ref, name, pj in rows:
+        value = adapted.get(at)
+        if value is None:
+            value = adapted[at] = adapt(at)
+        params.append((visitor_id, kind, value, url, title, ref, name, pj))
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Seven arrays, one constant statement: psycopg parses it once, the server unnests.
+            cols = list(zip(*params, strict=True))[1:]
+            cursor.execute(
+                f"INSERT INTO {table} {columns} SELECT %s, k, o, u, t, r, n, p::jsonb FROM unnest("  # noqa: S608
+                "%s::smallint[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]"
+                ") AS x(k, o, u, t, r, n, p)",
+                [visitor_id, *(list(c) for c in cols)],
+            )
+        else:
+            sql = f"INSERT INTO {table} {columns} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"  # noqa: S608
+            cursor.executemany(sql, params)
+
+
+@dataclass(slots=True)
+class _SourcedHit:
+    at: dt.datetime
+    source: Source
+    from_url: bool
+
+
+def track_hits(
+    *,
+    site: Site,
+    visitor_uid: str,
+    hits: list[dict[str, Any]],
+    ip: str = "",
+    user_agent: str = "",
+) -> int:
+    """Store a batch of tracking hits of one visitor; returns how many were stored.
+
+    Hits that are not objects or have an unknown `type` are skipped (counted out of the return
+    value), oversized values are cut, timestamps outside [now - 1 day, now] are clamped. A hit
+    whose URL brings a source (UTM, click id, a referrer from another site) records a visit
+    touch; an `identify` hit links the visitor to a contact. The events themselves are one
+    `executemany`: no ORM object per hit.
+    """
+    uid = _clean_uid(visitor_uid)
+    if not isinstance(hits, list):
+        raise field_error("hits", "Must be a list of hits")
+    now = clock.now()
+    hosts = _site_hosts(site)
+    rows: list[tuple[Any, ...]] = []
+    sourced: list[_SourcedHit] = []
+    identifies: list[dict[str, Any]] = []
+    for hit in hits[:MAX_HITS]:
+        if not isinstance(hit, dict):
+            continue
+        kind = HIT_KINDS.get(hit.get("type") or "pageview")
+        if kind is None:
+            continue
+        at = _hit_time(hit.get("ts"), now)
+        url = cap_text(hit.get("url"), URL_MAX)
+        referrer = cap_text(hit.get("referrer"), URL_MAX)
+        rows.append(
+            (
+                int(kind),
+                at,
+                url,
+                cap_text(hit.get("title"), TITLE_MAX),
+                referrer,
+                cap_text(hit.get("name"), NAME_MAX),
+                _props_json(hit.get("props")),
+            )
+        )
+        if kind in (EventKind.PAGEVIEW, EventKind.PIXEL):
+            # Most hits are plain page views inside the site: skip parsing them.
+            ref_host = host_of(referrer) if referrer else ""
+            external = bool(ref_host) and ref_host not in hosts and ref_host != host_of(url)
+            from_url = (
+                source_of(url=url, referrer=referrer, internal_hosts=hosts)
+                if external or "?" in url
+                else None
+            )
+            if from_url is not None and from_url.carries_source:
+                sourced.append(_SourcedHit(at, from_url, True))
+            elif hit.get("utm") or hit.get("click_ids"):
+                # The tracker's remembered landing source: a touch only if we never saw one.
+                kept = source_of(
+                    url=url, utm=hit.get("utm"), click_ids=hit.get("click_ids"), internal_hosts=hosts
+                )
+                if kept.carries_source:
+                    sourced.append(_SourcedHit(at, kept, False))
+        elif kind == EventKind.IDENTIFY and isinstance(hit.get("traits"), dict):
+            identifies.append(hit["traits"])
+    if not rows:
+        return 0
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and not sourced and not identifies:
+            # Plain hits only: commit without waiting for the WAL flush (3-4 ms of a ~5 ms
+            # request). A database crash may lose the last moment's page views, never a
+            # touch, a contact or an inquiry (those batches commit synchronously).
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        visitor_id, _contact_id = _visitor_upsert(
+            site.pk, uid, min(r[1] for r in rows), max(r[1] for r in rows)
+        )
+        _events_insert(visitor_id, rows)
+        if sourced or identifies:
+            visitor = Visitor.objects.select_related("last_touch").get(pk=visitor_id)
+            if sourced:
+                _visit_touches(visitor, sourced)
+            for traits in identifies:
+                identify(site=site, visitor=visitor, traits=traits)
+    return len(rows)
+
+
+def _visit_touches(visitor: Visitor, hits: list[_SourcedHit]) -> None:
+    last = visitor.last_touch
+    last_source = _source_of_touch(last) if last is not None else None
+    last_at = last.occurred_at if last is not None else None
+    created: Touch | None = None
+    for hit in sorted(hits, key=lambda h: h.at):
+        if not hit.from_url and last is not None:
+            continue
+        if (
+            last_source is not None
+            and last_at is not None
+            and hit.source.same_origin_as(last_source)
+            and abs(hit.at - last_at) < VISIT_GAP
+        ):
+            continue
+        touch = _touch_create(
+            kind="visit",
+            occurred_at=hit.at,
+            source=hit.source,
+            contact_id=visitor.contact_id,
+            visitor_id=visitor.pk,
+        )
+        created = last = touch
+        last_source, last_at = hit.source, hit.at
+        if visitor.first_touch_id is None:
+            visitor.first_touch = touch
+    if created is not None:
+        visitor.last_touch = created
+        visitor.save(update_fields=["first_touch", "last_touch"])
+        if visitor.contact_id:
+            _contact_source_refresh(visitor.contact_id)
+
+
+def _visitor_get_or_create(site: Site, uid: str, at: dt.datetime) -> Visitor:
+    visitor_id, _ = _visitor_upsert(site.pk, uid, at, at)
+    return Visitor.objects.select_related("last_touch").get(pk=visitor_id)
+
+
+def _link_visitor(visitor: Visitor, contact: Contact, *, via: str, actor: Any = None) -> bool:
+    """Make the visitor (and its earlier visits and touches) the contact's. False if it already was."""
+    if visitor.contact_id == contact.pk:
+        return False
+    visitor.contact = contact
+    visitor.save(update_fields=["contact"])
+    Touch.objects.filter(visitor_id=visitor.pk, contact__isnull=True).update(contact_id=contact.pk)
+    activity_add(
+        contact=contact,
+        kind="visitor_identified",
+        actor=actor,
+        payload={"site_id": visitor.site_id, "visitor": visitor.uid, "via": via},
+    )
+    return True
+
+
+# Traits `identify` understands; the rest of what a page sends is ignored.
+IDENTIFY_TRAITS = ("email", "phone", "name", "first_name", "last_name", "company")
+
+
+@transaction.atomic
+def identify(*, site: Site, visitor: Visitor, traits: dict[str, Any], actor: Any = None) -> Contact | None:
+    """Link a visitor to the contact with this email or phone, creating the contact if none.
+
+    Returns None when the traits name no usable email or phone; invalid values go to the
+    data-quality queue with the traits as received.
+    """
+    data = {k: traits[k] for k in IDENTIFY_TRAITS if traits.get(k) not in (None, "")}
+    clean = clean_contact_input(data, defs={}, partial=True)
+    if clean.errors:
+        dq_item_record(source="capture:identify", reason="invalid", raw=traits, errors=clean.errors)
+        bad = {e.field for e in clean.errors}
+        data = {k: v for k, v in data.items() if k not in bad}
+        clean = clean_contact_input(data, defs={}, partial=True)
+    email = clean.values.get("email") or ""
+    phone = clean.values.get("phone") or ""
+    if not email and not phone:
+        return None
+    contact = find_by_email(email) or find_by_phone(phone)
+    if contact is None:
+        contact = contact_create(actor=None, data=data, source="tracker", allow_duplicate=True)
+    via = cap_text(traits.get("via"), 40) or "identify"
+    if _link_visitor(visitor, contact, via=via, actor=actor):
+        _contact_source_refresh(contact.pk)
+    return contact
+
+
+# --- inquiries: capture ------------------------------------------------------------------------
+
+# Form fields that describe the contact (everything else is the message or kept in `fields`).
+CONTACT_FIELDS = frozenset(
+    {
+        "name",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "company",
+        "job_title",
+        "city",
+        "region",
+        "country",
+        "street",
+        "postal_code",
+        "external_id",
+    }
+)
+MESSAGE_FIELDS = ("message", "comment", "text", "question")
+MESSAGE_MAX = 20000
+TRANSCRIPT_MAX = 200_000
+DIALOG_MAX = 2000
+
+
+@dataclass
+class _Prepared:
+    kind: str
+    site: Site | None
+    contact_data: dict[str, Any]
+    email: str
+    phone: str
+    external_ref: str
+    subject: str
+    message: str
+    extra: dict[str, Any]
+    source: Source
+    visitor_uid: str
+    occurred_at: dt.datetime
+    idempotency_key: str
+    provider: str
+    external_id: str
+    dialog: list[dict[str, str]]
+    transcript: str
+    recording_url: str
+    duration_seconds: int | None
+    tracking_number: str
+
+
+def _text(errors: list[FieldError], name: str, value: Any, limit: int) -> str:
+    try:
+        return clean_text(value, max_length=limit)
+    except Invalid as exc:
+        errors.append(FieldError(name, str(exc)))
+        return ""
+
+
+def parse_when(value: Any, *, name: str = "occurred_at") -> dt.datetime | None:
+    """A datetime or ISO 8601 text (date-times or dates; naive values are in TIME_ZONE)."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        parsed: dt.datetime | None = value
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed = parse_datetime(text)
+            if parsed is None:
+                day = parse_date(text)
+                parsed = dt.datetime.combine(day, dt.time()) if day else None
+        except ValueError:
+            parsed = None
+    else:
+        parsed = None
+    if parsed is None:
+        raise field_error(name, "Not an ISO 8601 date-time, e.g. 2026-03-01T10:15:00Z")
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
+    return parsed
+
+
+def _clean_dialog(errors: list[FieldError], raw: Any) -> list[dict[str, str]]:
+    if raw in (None, ""):
+        return []
+    if not isinstance(raw, list):
+        errors.append(FieldError("dialog", 'Must be a list of {"from", "text", "at"} messages'))
+        return []
+    if len(raw) > DIALOG_MAX:
+        errors.append(FieldError("dialog", f"At most {DIALOG_MAX} messages (got {len(raw)})"))
+        return []
+    out: list[dict[str, str]] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, Mapping):
+            errors.append(FieldError(f"dialog[{i}]", 'Must be an object {"from", "text", "at"}'))
+            continue
+        out.append(
+            {
+                "from": cap_text(item.get("from"), 120),
+                "text": cap_text(item.get("text"), MESSAGE_MAX),
+                "at": cap_text(item.get("at"), 40),
+            }
+        )
+    return out
+
+
+def _split_fields(raw: Mapping[str, Any], defs: Mapping[str, Any]) -> tuple[dict[str, Any], str, str, dict]:
+    """(contact data, subject, message, other fields) out of what a form or provider sent."""
+    contact_data: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    subject: Any = ""
+    message: Any = ""
+    for key, value in raw.items():
+        name = str(key).strip()
+        low = name.lower()
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]  # an HTML form field sent once arrives as a one-item list
+        if low in CONTACT_FIELDS:
+            contact_data[low] = value
+        elif low.startswith("custom.") or low in defs:
+            contact_data[low if low.startswith("custom.") else f"custom.{low}"] = value
+        elif low in MESSAGE_FIELDS and not message:
+            message = value
+        elif low == "subject":
+            subject = value
+        else:
+            extra[name[:100]] = value
+    return contact_data, subject, message, extra
+
+
+def _prepare(
+    *,
+    kind: str,
+    site: Site | None,
+    fields: Any,
+    page_url: str,
+    referrer: str,
+    visitor_uid: str,
+    utm: Any,
+    click_ids: Any,
+    occurred_at: Any,
+    idempotency_key: str,
+    provider: str,
+    external_id: str,
+    dialog: Any,
+    transcript: str,
+    recording_url: str,
+    duration_seconds: Any,
+    tracking_number: str,
+) -> _Prepared:
+    errors: list[FieldError] = []
+    if kind not in InquiryKind.values:
+        errors.append(FieldError("kind", f"Unknown kind {kind!r}; one of: {', '.join(InquiryKind.values)}"))
+    if not isinstance(fields, Mapping):
+        raise ValidationFailed([*errors, FieldError("fields", "Must be an object of field values")])
+    defs = custom_field_defs()
+    contact_data, subject, message, extra = _split_fields(fields, defs)
+    clean = clean_contact_input(contact_data, defs=defs, partial=True)
+    errors.extend(clean.errors)
+    email = clean.values.get("email") or ""
+    phone = clean.values.get("phone") or ""
+    external_ref = clean.values.get("external_id") or ""
+    subject_text = _text(errors, "subject", subject, 255)
+    message_text = _text(errors, "message", message, MESSAGE_MAX)
+    when: dt.datetime | None = None
+    try:
+        when = parse_when(occurred_at)
+    except ValidationFailed as exc:
+        errors.extend(exc.errors)
+    now = clock.now()
+    if when is not None and when > now + dt.timedelta(minutes=5):
+        errors.append(FieldError("occurred_at", "Is in the future"))
+    key = _text(errors, "idempotency_key", idempotency_key, 128)
+    provider_text = _text(errors, "provider", provider, 40).lower()
+    ext = _text(errors, "external_id", external_id, 128)
+    number = _text(errors, "tracking_number", tracking_number, 32)
+    recording = _text(errors, "recording_url", recording_url, 2000)
+    if recording and urlsplit(recording).scheme not in {"http", "https"}:
+        errors.append(FieldError("recording_url", "Must be an http(s) URL"))
+    duration: int | None = None
+    if duration_seconds not in (None, ""):
+        try:
+            duration = int(duration_seconds)
+            if isinstance(duration_seconds, bool) or not 0 <= duration <= 7 * 86400:
+                raise ValueError
+        except (TypeError, ValueError):
+            errors.append(FieldError("duration_seconds", "Must be a whole number of seconds (0-604800)"))
+            duration = None
+    transcript_text = _text(errors, "transcript", transcript, TRANSCRIPT_MAX)
+    dialog_rows = _clean_dialog(errors, dialog)
+    if errors:
+        raise ValidationFailed(errors)
+    uid = visitor_uid.strip() if isinstance(visitor_uid, str) else ""
+    if len(uid) > 64 or not uid.isprintable():
+        uid = ""  # a broken cookie id must not cost the inquiry; it only loses the visit history
+    return _Prepared(
+        kind=kind,
+        site=site,
+        contact_data=contact_data,
+        email=email,
+        phone=phone,
+        external_ref=external_ref,
+        subject=subject_text,
+        message=message_text,
+        extra=extra,
+        source=source_of(
+            url=cap_text(page_url, URL_MAX),
+            referrer=referrer,
+            utm=utm,
+            click_ids=click_ids,
+            internal_hosts=_site_hosts(site),
+        ),
+        visitor_uid=uid,
+        occurred_at=min(when, now) if when is not None else now,
+        idempotency_key=key,
+        provider=provider_text,
+        external_id=ext,
+        dialog=dialog_rows,
+        transcript=transcript_text,
+        recording_url=recording,
+        duration_seconds=duration,
+        tracking_number=number,
+    )
+
+
+def _replayed(site: Site | None, idempotency_key: Any, provider: Any, external_id: Any) -> Inquiry | None:
+    key = idempotency_key.strip() if isinstance(idempotency_key, str) else ""
+    ext = external_id.strip() if isinstance(external_id, str) else ""
+    prov = provider.strip().lower() if isinstance(provider, str) else ""
+    cond = Q(pk__in=[])
+    if key:
+        cond |= (
+            Q(site=site, idempotency_key=key)
+            if site is not None
+            else Q(site__isnull=True, idempotency_key=key)
+        )
+    if ext:
+        cond |= Q(provider=prov, external_id=ext)
+    if not key and not ext:
+        return None
+    return Inquiry.objects.filter(cond).order_by("id").first()
+
+
+def _next_sales_manager() -> User | None:
+    """Round-robin over active sales managers: the one after whoever got the latest inquiry."""
+    ids = list(
+        User.objects.filter(is_active=True, role=Role.SALES).order_by("id").values_list("id", flat=True)
+    )
+    if not ids:
+        return None
+    last = (
+        Inquiry.objects.filter(manager_id__in=ids)
+        .order_by("-id")
+        .values_list("manager_id", flat=True)
+        .first()
+    )
+    chosen = ids[0] if last is None else next((i for i in ids if i > last), ids[0])
+    return User.objects.get(pk=chosen)
+
+
+def _match_contact(p: _Prepared) -> Contact | None:
+    if p.external_ref:
+        hit = Contact.objects.alive().filter(external_id=p.external_ref).first()
+        if hit is not None:
+            return hit
+    return find_by_email(p.email) or find_by_phone(p.phone)
+
+
+def inquiry_capture(
+    *,
+    kind: str,
+    site: Site | None = None,
+    fields: dict[str, Any],
+    page_url: str = "",
+    referrer: str = "",
+    visitor_uid: str = "",
+    utm: Mapping[str, str] | None = None,
+    click_ids: Mapping[str, str] | None = None,
+    occurred_at: dt.datetime | str | None = None,
+    idempotency_key: str = "",
+    provider: str = "",
+    external_id: str = "",
+    dialog: list[dict[str, Any]] | None = None,
+    transcript: str = "",
+    recording_url: str = "",
+    duration_seconds: int | None = None,
+    tracking_number: str = "",
+    actor: Any = None,
+) -> tuple[Inquiry, bool]:
+    """Record an inbound inquiry: the one write path for forms, webhooks, the API and imports.
+
+    Returns (inquiry, created). A replay (same site + idempotency key, or same provider +
+    external id) returns the existing inquiry with created=False. Invalid input raises
+    ValidationFailed naming the fields, after the raw payload went to the data-quality queue.
+    """
+    if actor is not None:
+        require(actor, Perm.INQUIRY_CAPTURE)
+    existing = _replayed(site, idempotency_key, provider, external_id)
+    if existing is not None:
+        return existing, False
+    args: dict[str, Any] = {
+        "kind": kind,
+        "site": site,
+        "fields": fields,
+        "page_url": page_url,
+        "referrer": referrer,
+        "visitor_uid": visitor_uid,
+        "utm": utm,
+        "click_ids": click_ids,
+        "occurred_at": occurred_at,
+        "idempotency_key": idempotency_key,
+        "provider": provider,
+        "external_id": external_id,
+        "dialog": dialog,
+        "transcript": transcript,
+        "recording_url": recording_url,
+        "duration_seconds": duration_seconds,
+        "tracking_number": tracking_number,
+    }
+    try:
+        prepared = _prepare(**args)
+        return _capture(prepared, actor=actor), True
+    except (ValidationFailed, Conflict) as exc:
+        # Conflict: the contact data collides with a merged or erased contact's external id.
+        raw = {k: v for k, v in args.items() if k != "site" and v not in (None, "", [], {})}
+        raw["site_id"] = site.pk if site is not None else None
+        src = f"capture:{provider or kind}" if isinstance(provider or kind, str) else "capture"
+        dq_item_record(source=src, reason="invalid", raw=raw, errors=exc.errors)
+        raise
+    except IntegrityError:
+        # A concurrent replay won the race to the unique constraint: answer with its inquiry.
+        existing = _replayed(site, idempotency_key, provider, external_id)
+        if existing is None:
+            raise
+        return existing, False
+
+
+@transaction.atomic
+def _capture(p: _Prepared, *, actor: Any) -> Inquiry:
+    visitor = (
+        _visitor_get_or_create(p.site, p.visitor_uid, p.occurred_at) if p.site and p.visitor_uid else None
+    )
+    contact = _match_contact(p)
+    if contact is None and not (p.email or p.phone or p.external_ref) and visitor and visitor.contact_id:
+        # An anonymous chat or form from a browser we already know.
+        contact = Contact.objects.alive().filter(pk=visitor.contact_id).first()
+    manager: User | None = None
+    if contact is not None:
+        owner = User.objects.filter(pk=contact.owner_id, is_active=True).first() if contact.owner_id else None
+        manager = owner or _next_sales_manager()
+        fill = {
+            k: v
+            for k, v in p.contact_data.items()
+            if k in {"name", "email", "phone"} and not getattr(contact, k)
+        }
+        if owner is None and manager is not None:
+            fill["owner"] = manager.username
+        if fill:
+            contact = contact_update(actor=None, contact_id=contact.pk, data=fill, reason="inquiry")
+    else:
+        if not any(p.contact_data.get(k) for k in ("name", "first_name", "last_name", "email", "phone")):
+            raise field_error("fields", "Give at least a name, an email or a phone")
+        manager = _next_sales_manager()
+        data = dict(p.contact_data)
+        if manager is not None:
+            data["owner"] = manager.username
+        contact = contact_create(actor=None, data=data, source=f"inquiry:{p.kind}", allow_duplicate=True)
+    is_repeat = Inquiry.objects.filter(contact_id=contact.pk).exists()
+
+    if p.source.carries_source or visitor is None or visitor.last_touch is None:
+        touch = _touch_create(
+            kind=p.kind,
+            occurred_at=p.occurred_at,
+            source=p.source,
+            contact_id=contact.pk,
+            visitor_id=visitor.pk if visitor else None,
+            create_campaign=True,
+        )
+    else:
+        # No source on the form itself: it inherits where the visitor last came from.
+        touch = _touch_copy(
+            visitor.last_touch, kind=p.kind, occurred_at=p.occurred_at, contact_id=contact.pk,
+            landing=p.source.landing_page,
+        )  # fmt: skip
+    inquiry = Inquiry.objects.create(
+        kind=p.kind,
+        contact=contact,
+        touch=touch,
+        site=p.site,
+        occurred_at=p.occurred_at,
+        is_repeat=is_repeat,
+        manager=manager,
+        subject=p.subject,
+        message=p.message,
+        fields=_jsonable(p.extra),
+        dialog=p.dialog,
+        transcript=p.transcript,
+        recording_url=p.recording_url,
+        duration_seconds=p.duration_seconds,
+        tracking_number=p.tracking_number,
+        provider=p.provider,
+        external_id=p.external_id,
+        idempotency_key=p.idempotency_key,
+    )
+    if visitor is not None:
+        _link_visitor(visitor, contact, via=p.kind, actor=actor)
+    _campaign_backfill(contact.pk, touch)
+    _contact_source_refresh(contact.pk, lead_touch=touch)
+    activity_add(
+        contact=contact,
+        kind="inquiry_received",
+        actor=actor,
+        occurred_at=p.occurred_at,
+        payload={
+            "inquiry_id": inquiry.pk,
+            "kind": p.kind,
+            "channel": touch.channel.key,
+            "campaign": touch.campaign.name if touch.campaign_id and touch.campaign else touch.campaign_name,
+            "source": touch.source,
+            "medium": touch.medium,
+            "is_repeat": is_repeat,
+            "manager": manager.username if manager else None,
+            "excerpt": p.message[:200],
+        },
+    )
+    return inquiry
+
+
+def _jsonable(raw: Any) -> Any:
+    if isinstance(raw, Mapping):
+        return {str(k)[:100]: _jsonable(v) for k, v in raw.items()}
+    if isinstance(raw, (list, tuple)):
+        return [_jsonable(v) for v in raw]
+    if raw is None or isinstance(raw, (bool, int, float)):
+        return raw
+    return str(raw)[:MESSAGE_MAX]
+
+
+# --- inquiries: classification and review ------------------------------------------------------
+
+
+def _inquiry_for(actor: Any, inquiry_id: int, perm: Perm) -> Inquiry:
+    """The inquiry `actor` may act on (locked), or NotFound: others' inquiries stay hidden."""
+    require(actor, perm)
+    inquiry = (
+        Inquiry.objects.visible_to(actor)
+        .select_for_update(of=("self",))
+        .select_related("cls", "touch", "contact")
+        .filter(pk=inquiry_id)
+        .first()
+    )
+    if inquiry is None:
+        raise NotFound("Inquiry not found")
+    return inquiry
+
+
+def _class_by_key(key: Any, *, name: str = "class") -> InquiryClass:
+    text = key.strip().lower() if isinstance(key, str) else ""
+    cls = InquiryClass.objects.filter(key=text, is_active=True).first() if text else None
+    if cls is None:
+        keys = ", ".join(InquiryClass.objects.filter(is_active=True).values_list("key", flat=True))
+        raise field_error(name, f"Unknown inquiry class {text!r}; one of: {keys}")
+    return cls
+
+
+def _comment(value: Any, *, required: bool, why: str = "") -> str:
+    try:
+        text = clean_text(value, max_length=5000)
+    except Invalid as exc:
+        raise field_error("comment", str(exc)) from exc
+    if required and not text:
+        raise field_error("comment", why or "A comment is required")
+    return text
+
+
+def _class_ref(cls: InquiryClass | None) -> str | None:
+    return cls.key if cls is not None else None
+
+
+def _enqueue_junk_check(inquiry: Inquiry) -> None:
+    campaign_id = inquiry.touch.campaign_id if inquiry.touch_id and inquiry.touch else None
+    if campaign_id is None:
+        return
+
+    def enqueue() -> None:
+        from leadbridge.capture.tasks import run_junk_check
+
+        run_junk_check.enqueue(campaign_ids=[campaign_id])
+
+    transaction.on_commit(enqueue)
+
+
+@transaction.atomic
+def inquiry_classify(*, actor: Any, inquiry_id: int, class_key: str, comment: str = "") -> Inquiry:
+    """Sales set the class at the end of the dialog (again, to correct it, until it is disputed)."""
+    inquiry = _inquiry_for(actor, inquiry_id, Perm.INQUIRY_CLASSIFY)
+    cls = _class_by_key(class_key)
+    text = _comment(comment, required=False)
+    if inquiry.review_status == ReviewStatus.DISPUTED:
+        raise Conflict("The class is disputed; the head of sales decides it now")
+    previous = inquiry.cls
+    if previous is not None and previous.pk == cls.pk:
+        return inquiry
+    now = clock.now()
+    inquiry.cls = cls
+    inquiry.classified_at = now
+    inquiry.classified_by = actor
+    # A new verdict is a new thing to review.
+    inquiry.review_status = ReviewStatus.NONE
+    inquiry.save(update_fields=["cls", "classified_at", "classified_by", "review_status"])
+    action = ReviewAction.CLASSIFIED if previous is None else ReviewAction.RECLASSIFIED
+    InquiryReview.objects.create(
+        inquiry=inquiry,
+        action=action,
+        actor=actor,
+        from_class=previous,
+        to_class=cls,
+        comment=text,
+        created_at=now,
+    )
+    activity_add(
+        contact=inquiry.contact_id,
+        kind="inquiry_classified",
+        actor=actor,
+        occurred_at=now,
+        payload={
+            "inquiry_id": inquiry.pk,
+            "from": _class_ref(previous),
+            "to": cls.key,
+            "class_kind": cls.kind,
+        },
+    )
+    audit_record(
+        actor=actor,
+        action=f"inquiry.{action}",
+        object_type="inquiry",
+        object_id=inquiry.pk,
+        before={"class": _class_ref(previous)},
+        after={"class": cls.key, "comment": text},
+    )
+    _enqueue_junk_check(inquiry)
+    return inquiry
+
+
+@transaction.atomic
+def inquiry_review(*, actor: Any, inquiry_id: int, action: str, comment: str = "") -> Inquiry:
+    """Marketing confirm or dispute (with a comment) the class sales set; a dispute goes to the
+    heads of sales."""
+    inquiry = _inquiry_for(actor, inquiry_id, Perm.INQUIRY_REVIEW)
+    if action not in {"confirm", "dispute"}:
+        raise field_error("action", "Must be confirm or dispute")
+    text = _comment(comment, required=action == "dispute", why="Say why the class is wrong")
+    if inquiry.cls is None:
+        raise Conflict("The inquiry is not classified yet")
+    if inquiry.review_status != ReviewStatus.NONE:
+        raise Conflict(f"The class is already {inquiry.review_status}")
+    now = clock.now()
+    status = ReviewStatus.CONFIRMED if action == "confirm" else ReviewStatus.DISPUTED
+    inquiry.review_status = status
+    inquiry.save(update_fields=["review_status"])
+    InquiryReview.objects.create(
+        inquiry=inquiry,
+        action=ReviewAction.CONFIRMED if action == "confirm" else ReviewAction.DISPUTED,
+        actor=actor,
+        from_class=inquiry.cls,
+        to_class=inquiry.cls,
+        comment=text,
+        created_at=now,
+    )
+    activity_add(
+        contact=inquiry.contact_id,
+        kind="inquiry_reviewed",
+        actor=actor,
+        occurred_at=now,
+        payload={"inquiry_id": inquiry.pk, "action": action, "class": inquiry.cls.key, "comment": text[:200]},
+    )
+    audit_record(
+        actor=actor,
+        action=f"inquiry.{status}",
+        object_type="inquiry",
+        object_id=inquiry.pk,
+        after={"class": inquiry.cls.key, "comment": text},
+    )
+    if status == ReviewStatus.DISPUTED:
+        heads = User.objects.filter(is_active=True, role=Role.SALES_HEAD)
+        notify(
+            users=heads,
+            kind="inquiry_disputed",
+            title=_("Inquiry #%(id)s: class “%(cls)s” disputed")
+            % {"id": inquiry.pk, "cls": inquiry.cls.name},
+            body=_("%(who)s disputes the class: %(comment)s") % {"who": str(actor), "comment": text},
+            url=f"/inquiries/{inquiry.pk}/",
+        )
+    return inquiry
+
+
+@transaction.atomic
+def inquiry_resolve(*, actor: Any, inquiry_id: int, class_key: str, comment: str = "") -> Inquiry:
+    """The head of sales decides a disputed class (keeping it or changing it)."""
+    inquiry = _inquiry_for(actor, inquiry_id, Perm.INQUIRY_RESOLVE)
+    cls = _class_by_key(class_key)
+    text = _comment(comment, required=False)
+    if inquiry.review_status != ReviewStatus.DISPUTED:
+        raise Conflict("Only a disputed class can be resolved")
+    previous = inquiry.cls
+    now = clock.now()
+    inquiry.cls = cls
+    inquiry.review_status = ReviewStatus.RESOLVED
+    fields = ["cls", "review_status"]
+    if previous is None or previous.pk != cls.pk:
+        inquiry.classified_at = now
+        inquiry.classified_by = actor
+        fields += ["classified_at", "classified_by"]
+    inquiry.save(update_fields=fields)
+    InquiryReview.objects.create(
+        inquiry=inquiry,
+        action=ReviewAction.RESOLVED,
+        actor=actor,
+        from_class=previous,
+        to_class=cls,
+        comment=text,
+        created_at=now,
+    )
+    activity_add(
+        contact=inquiry.contact_id,
+        kind="inquiry_resolved",
+        actor=actor,
+        occurred_at=now,
+        payload={
+            "inquiry_id": inquiry.pk,
+            "from": _class_ref(previous),
+            "to": cls.key,
+            "comment": text[:200],
+        },
+    )
+    audit_record(
+        actor=actor,
+        action="inquiry.resolved",
+        object_type="inquiry",
+        object_id=inquiry.pk,
+        before={"class": _class_ref(previous)},
+        after={"class": cls.key, "comment": text},
+    )
+    disputer_ids = list(
+        inquiry.reviews.filter(action=ReviewAction.DISPUTED).values_list("actor_id", flat=True).distinct()
+    )
+    notify(
+        users=User.objects.filter(pk__in=[i for i in disputer_ids if i]),
+        kind="inquiry_resolved",
+        title=_("Inquiry #%(id)s: dispute resolved as “%(cls)s”") % {"id": inquiry.pk, "cls": cls.name},
+        body=text,
+        url=f"/inquiries/{inquiry.pk}/",
+    )
+    if previous is None or previous.pk != cls.pk:
+        _enqueue_junk_check(inquiry)
+    return inquiry
+
+
+@transaction.atomic
+def inquiry_first_response(*, actor: Any, inquiry_id: int, at: dt.datetime | None = None) -> Inquiry:
+    """A manager's first reply or call back; the earliest one counts (speed to lead)."""
+    inquiry = _inquiry_for(actor, inquiry_id, Perm.INQUIRY_CLASSIFY)
+    when = at or clock.now()
+    if timezone.is_naive(when):
+        when = timezone.make_aware(when, timezone.get_default_timezone())
+    if when < inquiry.occurred_at:
+        raise field_error("at", "Cannot be before the inquiry arrived")
+    if when > clock.now() + dt.timedelta(minutes=5):
+        raise field_error("at", "Is in the future")
+    if inquiry.first_response_at is not None and inquiry.first_response_at <= when:
+        return inquiry
+    inquiry.first_response_at = when
+    inquiry.save(update_fields=["first_response_at"])
+    activity_add(
+        contact=inquiry.contact_id,
+        kind="inquiry_responded",
+        actor=actor,
+        occurred_at=when,
+        payload={
+            "inquiry_id": inquiry.pk,
+            "seconds": int((when - inquiry.occurred_at).total_seconds()),
+        },
+    )
+    return inquiry
+
+
+# --- inquiry classes ---------------------------------------------------------------------------
+
+_CLASS_KEY_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def _clean_class(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
+    errors: list[FieldError] = []
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        if key == "key":
+            text = raw.strip().lower() if isinstance(raw, str) else ""
+            if not text or len(text) > 64 or not set(text) <= _CLASS_KEY_CHARS or not text[0].isalpha():
+                errors.append(FieldError("key", "Use 1-64 lower-case latin letters, digits, _ and -"))
+            values["key"] = text
+        elif key == "name":
+            values["name"] = _text(errors, "name", raw, 120)
+            if not values["name"]:
+                errors.append(FieldError("name", "A class needs a name"))
+        elif key == "kind":
+            if raw not in ClassKind.values:
+                errors.append(
+                    FieldError("kind", f"Unknown kind {raw!r}; one of: {', '.join(ClassKind.values)}")
+                )
+            values["kind"] = raw
+        elif key == "product":
+            values["product"] = _text(errors, "product", raw, 120)
+        elif key == "position":
+            if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= 1_000_000:
+                errors.append(FieldError("position", "Must be a whole number from 0"))
+            values["position"] = raw
+        elif key == "is_active":
+            values["is_active"] = bool(raw)
+        else:
+            errors.append(FieldError(key, "Unknown field"))
+    if not partial:
+        for required in ("key", "name", "kind"):
+            if required not in values:
+                errors.append(FieldError(required, "This field is required"))
+    if errors:
+        raise ValidationFailed(errors)
+    return values
+
+
+@transaction.atomic
+def inquiry_class_create(*, actor: Any, data: Mapping[str, Any]) -> InquiryClass:
+    if actor is not None:
+        require(actor, Perm.INQUIRY_CLASS_MANAGE)
+    values = _clean_class(data, partial=False)
+    if InquiryClass.objects.filter(key=values["key"]).exists():
+        raise Conflict(f"Inquiry class {values['key']!r} exists", [FieldError("key", "Already exists")])
+    values.setdefault("position", InquiryClass.objects.count())
+    cls = InquiryClass.objects.create(**values)
+    audit_record(
+        actor=actor,
+        action="inquiry_class.create",
+        object_type="inquiry_class",
+        object_id=cls.pk,
+        after=values,
+    )
+    return cls
+
+
+@transaction.atomic
+def inquiry_class_update(*, actor: Any, class_id: int, data: Mapping[str, Any]) -> InquiryClass:
+    """Rename, re-kind, reorder or (de)activate a class. Its key stays: reports and imports use it."""
+    require(actor, Perm.INQUIRY_CLASS_MANAGE)
+    cls = InquiryClass.objects.select_for_update().filter(pk=class_id).first()
+    if cls is None:
+        raise NotFound("Inquiry class not found")
+    if "key" in data:
+        raise field_error("key", "A class's key cannot change")
+    values = _clean_class(data, partial=True)
+    before = {k: getattr(cls, k) for k in values}
+    for k, v in values.items():
+        setattr(cls, k, v)
+    cls.save()
+    changed = [k for k in values if before[k] != values[k]]
+    if changed:
+        audit_record(
+            actor=actor,
+            action="inquiry_class.update",
+            object_type="inquiry_class",
+            object_id=cls.pk,
+            before={k: before[k] for k in changed},
+            after={k: values[k] for k in changed},
+        )
+    return cls
+
+
+# --- junk control ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JunkWindow:
+    campaign_id: int
+    inquiries: int
+    junk: int
+    window_start: dt.datetime
+    window_end: dt.datetime
+
+    @property
+    def share(self) -> Decimal:
+        return (
+            (Decimal(self.junk) / Decimal(self.inquiries)).quantize(Decimal("0.0001"))
+            if self.inquiries
+            else Decimal(0)
+        )
+
+
+def junk_window(*, campaign_id: int, now: dt.datetime | None = None) -> JunkWindow:
+    """The campaign's last JUNK_WINDOW classified inquiries of the last JUNK_PERIOD_DAYS days."""
+    now = now or clock.now()
+    since = now - dt.timedelta(days=int(_setting("JUNK_PERIOD_DAYS", 30)))
+    rows = list(
+        Inquiry.objects.filter(
+            touch__campaign_id=campaign_id, cls__isnull=False, occurred_at__gte=since, occurred_at__lte=now
+        )
+        .order_by("-occurred_at", "-id")
+        .values_list("occurred_at", "cls__kind")[: int(_setting("JUNK_WINDOW", 50))]
+    )
+    junk = sum(1 for _, kind in rows if kind == ClassKind.JUNK)
+    start = rows[-1][0] if rows else since
+    return JunkWindow(
+        campaign_id=campaign_id, inquiries=len(rows), junk=junk, window_start=start, window_end=now
+    )
+
+
+def junk_check(
+    *, now: dt.datetime | None = None, campaign_ids: Iterable[int] | None = None
+) -> list[JunkAlert]:
+    """Alert marketing (in the app and by email) about each campaign whose junk share over its
+    recent classified inquiries passes JUNK_THRESHOLD. One alert per crossing: a campaign is
+    alerted again only after its share fell back below the threshold, or JUNK_REALERT_DAYS later.
+
+    Without `campaign_ids`, every campaign with a classified inquiry in the period is checked.
+    """
+    now = now or clock.now()
+    threshold = Decimal(str(_setting("JUNK_THRESHOLD", "0.15")))
+    minimum = int(_setting("JUNK_MIN_INQUIRIES", 10))
+    realert = dt.timedelta(days=int(_setting("JUNK_REALERT_DAYS", 7)))
+    if campaign_ids is None:
+        since = now - dt.timedelta(days=int(_setting("JUNK_PERIOD_DAYS", 30)))
+        ids = sorted(
+            set(
+                Inquiry.objects.filter(
+                    cls__isnull=False, occurred_at__gte=since, touch__campaign__isnull=False
+                )
+                .values_list("touch__campaign_id", flat=True)
+                .distinct()
+            )
+        )
+    else:
+        ids = sorted(set(campaign_ids))
+    alerts: list[JunkAlert] = []
+    for campaign_id in ids:
+        alert = _junk_check_one(campaign_id, now=now, threshold=threshold, minimum=minimum, realert=realert)
+        if alert is not None:
+            alerts.append(alert)
+    return alerts
+
+
+@transaction.atomic
+def _junk_check_one(
+    campaign_id: int, *, now: dt.datetime, threshold: Decimal, minimum: int, realert: dt.timedelta
+) -> JunkAlert | None:
+    # Locking the campaign row serialises two workers checking the same campaign at once.
+    campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+    if campaign is None:
+        return None
+    window = junk_window(campaign_id=campaign_id, now=now)
+    latest = JunkAlert.objects.filter(campaign_id=campaign_id).order_by("-created_at", "-id").first()
+    if window.inquiries < minimum or window.share <= threshold:
+        if latest is not None and latest.cleared_at is None and window.inquiries >= minimum:
+            latest.cleared_at = now
+            latest.save(update_fields=["cleared_at"])
+        return None
+    if latest is not None and latest.cleared_at is None and now - latest.created_at < realert:
+        return None
+    alert = JunkAlert.objects.create(
+        campaign_id=campaign_id,
+        window_start=window.window_start,
+        window_end=window.window_end,
+        inquiries=window.inquiries,
+        junk=window.junk,
+        share=window.share,
+        threshold=threshold,
+        created_at=now,
+    )
+    if latest is not None and latest.cleared_at is None:
+        latest.cleared_at = now  # superseded by the re-alert
+        latest.save(update_fields=["cleared_at"])
+    numbers = {
+        "campaign": campaign.name,
+        "share": f"{window.share * 100:.1f}",
+        "junk": window.junk,
+        "total": window.inquiries,
+        "threshold": f"{threshold * 100:.1f}",
+    }
+    notify(
+        users=User.objects.filter(is_active=True, role=Role.MARKETING),
+        kind="junk_alert",
+        title=_("Junk share of campaign “%(campaign)s” is %(share)s%%") % numbers,
+        body=_(
+            "%(junk)s of the last %(total)s classified inquiries of campaign “%(campaign)s” are junk "
+            "(%(share)s%%; the threshold is %(threshold)s%%)."
+        )
+        % numbers,
+        url=f"/campaigns/{campaign_id}/",
+    )
+    return alert
