@@ -8,6 +8,7 @@ contact foreign keys with `register_relation` in their AppConfig.ready().
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db import models, transaction
@@ -51,9 +52,20 @@ FILLABLE = (
 )
 
 
+# Apps above contacts that keep data derived from the rows a merge moves (capture: a contact's
+# first/lead/last touch) register a function that rebuilds it for the given contact ids; it runs
+# inside the merge's (or the undo's) transaction, after the rows moved.
+_REFRESHERS: list[Callable[[list[int]], None]] = []
+
+
 def register_relation(model: type[models.Model], field: str) -> None:
     if (model, field) not in _RELATIONS:
         _RELATIONS.append((model, field))
+
+
+def register_refresher(refresh: Callable[[list[int]], None]) -> None:
+    if refresh not in _REFRESHERS:
+        _REFRESHERS.append(refresh)
 
 
 def _label(model: type[models.Model], field: str) -> str:
@@ -79,6 +91,8 @@ def contact_merge(*, actor: Any, winner_id: int, loser_id: int) -> Merge:
         if ids:
             model._default_manager.filter(pk__in=ids).update(**{f"{field}_id": winner.pk})
             moved[_label(model, field)] = ids
+    for refresh in _REFRESHERS:
+        refresh([winner.pk, loser.pk])
 
     # Tags: the winner gets the loser's tags it lacks; the loser's links are kept for undo.
     winner_tags = set(ContactTag.objects.filter(contact=winner).values_list("tag_id", flat=True))
@@ -180,6 +194,8 @@ def merge_undo(*, actor: Any, merge_id: int) -> Merge:
             model._default_manager.filter(pk__in=ids, **{f"{field}_id": winner.pk}).update(
                 **{f"{field}_id": loser.pk}
             )
+    for refresh in _REFRESHERS:
+        refresh([winner.pk, loser.pk])
     ContactTag.objects.filter(contact=winner, tag_id__in=snap.get("added_tag_ids", [])).delete()
     ContactPoint.objects.filter(pk__in=snap.get("added_point_ids", [])).delete()
     for channel, status in snap.get("consent_before", {}).items():

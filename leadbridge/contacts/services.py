@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -597,6 +597,16 @@ def contact_consent_set(
     return consent
 
 
+# Apps above contacts that hold personal data about a contact (capture: inquiry texts, the pages
+# its visitors saw) register a function that erases it; it runs in contact_erase's transaction.
+_ERASERS: list[Callable[[int], None]] = []
+
+
+def register_eraser(erase: Callable[[int], None]) -> None:
+    if erase not in _ERASERS:
+        _ERASERS.append(erase)
+
+
 @transaction.atomic
 def contact_erase(*, actor: Any, contact_id: int, reason: str) -> Contact:
     """Erase personal data on request (GDPR/152-FZ). The row and its history stay, the PII goes."""
@@ -628,6 +638,8 @@ def contact_erase(*, actor: Any, contact_id: int, reason: str) -> Contact:
     contact.save()
     contact.points.all().delete()
     contact.special_dates.all().delete()
+    for erase in _ERASERS:
+        erase(contact.pk)
     activity_add(contact=contact, kind="contact_erased", actor=actor, payload={"reason": reason})
     audit_record(
         actor=actor,
