@@ -85,6 +85,7 @@ urlpatterns = [
     path("inquiries/<int:inquiry_id>/", inbox_views.inquiry_detail, name="inquiry_detail"),
     path("inquiries/<int:inquiry_id>/classify/", inbox_views.inquiry_classify, name="inquiry_classify"),
     path("inquiries/<int:inquiry_id>/review/", inbox_views.inquiry_review, name="inquiry_review"),
+    path("inquiries/<int:inquiry_id>/responded/", inbox_views.inquiry_responded, name="inquiry_responded"),
     path("inquiries/<int:inquiry_id>/resolve/", inbox_views.inquiry_resolve, name="inquiry_resolve"),
     path("notifications/", notifications_views.notification_list, name="notifications"),
     path("notifications/count/", notifications_views.notification_count, name="notification_count"),

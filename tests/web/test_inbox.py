@@ -362,3 +362,26 @@ def test_sales_head_resolves_disputes(client: Client) -> None:
     # Only a disputed class can be resolved.
     assert client.post(f"/inquiries/{calm.pk}/resolve/", {"class": "spam"}, headers=HX).status_code == 409
     assert ids_in(section(client.get("/inbox/?show=disputes").content.decode(), "disputes")) == []
+
+
+def test_manager_marks_the_first_response_once(client: Client) -> None:
+    anna = user("sales", username="anna2")
+    t0 = dt.datetime(2026, 4, 1, 9, 0, tzinfo=dt.UTC)
+    with clock.frozen(t0):
+        inquiry = capture("resp@example.com")
+    client.force_login(anna)
+    assert 'data-testid="mark-responded"' in client.get(f"/inquiries/{inquiry.pk}/").content.decode()
+    with clock.frozen(t0 + dt.timedelta(minutes=7)):
+        response = client.post(f"/inquiries/{inquiry.pk}/responded/")
+    assert response.status_code == 302
+    inquiry.refresh_from_db()
+    assert inquiry.first_response_at == t0 + dt.timedelta(minutes=7)
+    html = client.get(f"/inquiries/{inquiry.pk}/").content.decode()
+    assert 'data-testid="mark-responded"' not in html and "First response recorded." in html
+    # A later click does not move the first response; a guest may not record one.
+    with clock.frozen(t0 + dt.timedelta(hours=2)):
+        client.post(f"/inquiries/{inquiry.pk}/responded/")
+    inquiry.refresh_from_db()
+    assert inquiry.first_response_at == t0 + dt.timedelta(minutes=7)
+    client.force_login(user("guest", username="g2"))
+    assert client.post(f"/inquiries/{inquiry.pk}/responded/").status_code == 403

@@ -165,6 +165,19 @@ def inquiry_classify(request: HttpRequest, inquiry_id: int) -> HttpResponse:
 @login_required
 @require_POST
 @service_errors
+def inquiry_responded(request: HttpRequest, inquiry_id: int) -> HttpResponse:
+    """The manager answered (called back, replied): starts nothing, records speed to lead."""
+    require_perm(request, Perm.INQUIRY_CLASSIFY)
+    try:
+        services.inquiry_first_response(actor=request.user, inquiry_id=inquiry_id)
+    except (ValidationFailed, Conflict) as exc:
+        return _answer(request, inquiry_id, form="responded", exc=exc, values={})
+    return _answer(request, inquiry_id, done=_("First response recorded."))
+
+
+@login_required
+@require_POST
+@service_errors
 def inquiry_review(request: HttpRequest, inquiry_id: int) -> HttpResponse:
     require_perm(request, Perm.INQUIRY_REVIEW)
     values = {"action": request.POST.get("action", ""), "comment": request.POST.get("comment", "")}
