@@ -1,7 +1,7 @@
 """Tracking ingestion over real HTTP (`leadbridge serve --no-worker`), next to the raw insert rate.
 
     python bench/capture_bench.py [--sqlite] [--postgres URL] [--clients 4] [--batches 600]
-        [--pixels 6000] [--workers 2] [--threads 4] [--out FILE]
+        [--pixels 6000] [--workers 2] [--threads 4] [--only pixel] [--keep-data] [--out FILE]
 
 For each database (default: SQLite in a fresh temporary data dir, and PostgreSQL at
 $BENCH_PG_URL or postgres://postgres@127.0.0.1:5432/lb_capture_bench, recreated), this runs
@@ -14,15 +14,16 @@ $BENCH_PG_URL or postgres://postgres@127.0.0.1:5432/lb_capture_bench, recreated)
            pool of 2,000 (new and returning)        target >= 5,000 events/s
   pixel    GET /t/p.gif?k=&v=&u=&r=                 target >= 800 hits/s
   ceiling  GET /t/lb.js answered 304: what the same server does per second when a request
-           does no work at all (gunicorn + Django's middleware), to read the others against
+           does no work at all through gunicorn + Django's full middleware stack (the tracking
+           endpoints skip most of it: config/wsgi.py), to read the others against
 
 Rate limits stay on (set far above the load) so their cache round-trips are measured too.
 Every response is checked (status, "stored" counts) and the table's row count must equal what
 the server said it stored. Beside each, the same event rows go straight into the table on a
 direct connection: SQLite `executemany`, PostgreSQL `COPY` and `executemany`, both in one
 transaction and in transactions of 50 rows (what one HTTP batch costs). `server_cpu_ms`
-(CPU time of the gunicorn processes per request, from /proc) barely moves when other jobs share
-the machine. Prints one JSON document (and writes it to --out).
+(CPU time of the gunicorn processes per request, from /proc; on PostgreSQL also `db_cpu_ms`, its
+backends') moves less than the rates when other jobs share the machine. Prints one JSON document (and writes it to --out).
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ import argparse
 import datetime as dt
 import http.client
 import json
+import os
 import platform
 import random
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -42,7 +45,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -311,6 +314,25 @@ def raw_postgres(url: str, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
 # --- one database -------------------------------------------------------------------------------------
 
 
+def db_cpu_seconds(url: str | None) -> float:
+    """CPU time used so far by the PostgreSQL backends serving `url`'s database (their process
+    titles name it; a backend that exits in between takes its share along); 0 for SQLite,
+    whose work is inside the server's own processes."""
+    if not url:
+        return 0.0
+    name = f" {urlparse(url).path.lstrip('/')} ".encode()
+    ticks = 0
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            title = cmdline.read_bytes()
+            if title.startswith(b"postgres: ") and name in title:
+                fields = (cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 class Db:
     def __init__(self, kind: str, data_dir: Path, url: str | None) -> None:
         self.kind, self.data_dir, self.url = kind, data_dir, url
@@ -350,6 +372,14 @@ def leadbridge(env: dict[str, str], *args: str) -> str:
 
 def bench_database(kind: str, url: str | None, args: argparse.Namespace) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix=f"lb_capture_{kind}_"))
+    try:
+        return _bench_database(kind, url, args, data_dir)
+    finally:
+        if not args.keep_data:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _bench_database(kind: str, url: str | None, args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     if url:
         fresh_postgres(url)
     env = child_env(data_dir=data_dir, database_url=url)
@@ -372,30 +402,37 @@ def bench_database(kind: str, url: str | None, args: argparse.Namespace) -> dict
         "server": {"workers": args.workers, "threads": args.threads},
         "clients": args.clients,
     }
+    if args.only == "pixel":
+        warmup, batches = [], []
     try:
-        drive(server.port, args.clients, warmup, send_batch)
-        cpu0 = server.cpu_seconds()
-        events = drive(server.port, args.clients, batches, send_batch)
-        cpu1 = server.cpu_seconds()
-        events["events_per_s"] = round(events["stored"] / events["seconds"])
-        events["requests_per_s"] = round(events["requests"] / events["seconds"], 1)
-        events["server_cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / max(1, events["requests"]), 2)
-        events["target_events_per_s"] = EVENTS_TARGET
-        events["meets_target"] = events["events_per_s"] >= EVENTS_TARGET and not events["errors"]
-        result["events"] = events
+        if batches:
+            drive(server.port, args.clients, warmup, send_batch)
+            cpu0, db0 = server.cpu_seconds(), db_cpu_seconds(url)
+            events = drive(server.port, args.clients, batches, send_batch)
+            cpu1, db1 = server.cpu_seconds(), db_cpu_seconds(url)
+            events["events_per_s"] = round(events["stored"] / events["seconds"])
+            events["requests_per_s"] = round(events["requests"] / events["seconds"], 1)
+            events["server_cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / max(1, events["requests"]), 2)
+            if url:
+                events["db_cpu_ms_per_request"] = round((db1 - db0) * 1000 / max(1, events["requests"]), 2)
+            events["target_events_per_s"] = EVENTS_TARGET
+            events["meets_target"] = events["events_per_s"] >= EVENTS_TARGET and not events["errors"]
+            result["events"] = events
 
         drive(server.port, args.clients, pixels[:200], send_pixel)
-        cpu0 = server.cpu_seconds()
+        cpu0, db0 = server.cpu_seconds(), db_cpu_seconds(url)
         pixel = drive(server.port, args.clients, pixels[200:], send_pixel)
-        cpu1 = server.cpu_seconds()
+        cpu1, db1 = server.cpu_seconds(), db_cpu_seconds(url)
         pixel["hits_per_s"] = round(pixel["stored"] / pixel["seconds"])
         pixel["server_cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / max(1, pixel["requests"]), 2)
+        if url:
+            pixel["db_cpu_ms_per_request"] = round((db1 - db0) * 1000 / max(1, pixel["requests"]), 2)
         pixel["target_hits_per_s"] = PIXEL_TARGET
         pixel["meets_target"] = pixel["hits_per_s"] >= PIXEL_TARGET and not pixel["errors"]
         result["pixel"] = pixel
 
-        # The ceiling on this machine: the same server answering a request that does no work
-        # (GET /t/lb.js with a matching ETag: 304 after the whole middleware stack).
+        # The same server answering a request that does no work (GET /t/lb.js with a matching
+        # ETag: 304 after Django's whole middleware stack, which /t/events and the pixel skip).
         etag = Client(server.port).request("GET", "/t/lb.js")[1]["etag"]
 
         def send_304(client: Client, _job: int) -> int:
@@ -431,6 +468,11 @@ def bench_database(kind: str, url: str | None, args: argparse.Namespace) -> dict
         "bytes_per_event_with_index": round(size / stored_rows, 1) if size and stored_rows else None,
     }
 
+    result["pixel"]["share_of_ceiling"] = round(
+        result["pixel"]["hits_per_s"] / result["ceiling_304"]["requests_per_s"], 3
+    )
+    if not batches:
+        return result
     visitor_ids = [int(r[0]) for r in db.q("SELECT id FROM capture_visitor")]
     rows = raw_rows(random.Random(args.seed + 1), visitor_ids, args.batches)
     raw = (
@@ -441,9 +483,6 @@ def bench_database(kind: str, url: str | None, args: argparse.Namespace) -> dict
     raw["rows"] = len(rows)
     result["raw_insert"] = raw
     best_raw = max(v for k, v in raw.items() if k.endswith("_per_s"))
-    result["pixel"]["share_of_ceiling"] = round(
-        result["pixel"]["hits_per_s"] / result["ceiling_304"]["requests_per_s"], 3
-    )
     result["http_vs_raw"] = {
         "events_share_of_best_raw": round(result["events"]["events_per_s"] / best_raw, 3),
         "events_share_of_raw_tx_per_50": round(
@@ -466,14 +505,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--only", choices=["pixel"], help="pixel: skip the event batches and the raw inserts (quick runs)"
+    )
+    parser.add_argument(
         "--env",
         action="append",
         metavar="NAME=VALUE",
         help="for the app, e.g. REDIS_URL=redis://127.0.0.1:6379/0",
     )
+    parser.add_argument(
+        "--keep-data", action="store_true", help="keep the temporary data dir (SQLite file, logs)"
+    )
     parser.add_argument("--out")
     args = parser.parse_args()
-    import os
 
     targets: list[tuple[str, str | None]] = []
     if args.sqlite or not args.postgres:

@@ -87,7 +87,7 @@ def _site(key: Any) -> Site:
 def _check_site(request: HttpRequest, site: Site) -> None:
     if not origin_allowed(site.origins, request_origin(request)):
         raise Reject(403, "This origin may not use this site key", counter="origin_denied")
-    if rate_limited(request, scope="site", value=site.key):
+    if rate_limited(scope="site", value=site.key):
         raise too_many("site")
 
 
@@ -120,7 +120,7 @@ def _answer(
 
 
 def _guard_ip(request: HttpRequest) -> None:
-    if rate_limited(request, scope="ip", value=client_ip(request)):
+    if rate_limited(scope="ip", value=client_ip(request)):
         raise too_many("ip")
 
 
@@ -421,7 +421,7 @@ def pixel(request: HttpRequest) -> HttpResponse:
     """Always a 1x1 GIF: an <img> tag has no use for an error, so errors are only counted."""
     site: Site | None = None
     try:
-        if rate_limited(request, scope="ip", value=client_ip(request)):
+        if rate_limited(scope="ip", value=client_ip(request)):
             count("rate_limited")
             return _gif("rate_limited")
         q = request.GET
@@ -430,7 +430,7 @@ def pixel(request: HttpRequest) -> HttpResponse:
         if site is None or not site.is_active:
             count("unknown_key")
             return _gif("unknown_key")
-        if rate_limited(request, scope="site", value=site.key):
+        if rate_limited(scope="site", value=site.key):
             count("rate_limited", site.pk)
             return _gif("rate_limited")
         user_agent = request.headers.get("User-Agent", "")

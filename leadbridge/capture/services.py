@@ -388,20 +388,44 @@ def _props_json(props: Any) -> str | None:
     return text
 
 
-def _visitor_upsert(site_id: int, uid: str, first: dt.datetime, last: dt.datetime) -> tuple[int, int | None]:
-    """(visitor id, contact id): one statement, whether the visitor is new or known."""
+def _visitor_upsert_sql() -> str:
     table = Visitor._meta.db_table
-    adapt = connection.ops.adapt_datetimefield_value
-    sql = (
+    return (
         f"INSERT INTO {table} (site_id, uid, first_seen, last_seen) VALUES (%s, %s, %s, %s) "  # noqa: S608
         f"ON CONFLICT (site_id, uid) DO UPDATE SET last_seen = CASE WHEN excluded.last_seen > "
         f"{table}.last_seen THEN excluded.last_seen ELSE {table}.last_seen END "
         "RETURNING id, contact_id"
     )
+
+
+def _visitor_upsert(site_id: int, uid: str, first: dt.datetime, last: dt.datetime) -> tuple[int, int | None]:
+    """(visitor id, contact id): one statement, whether the visitor is new or known."""
+    adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
-        cursor.execute(sql, [site_id, uid, adapt(first), adapt(last)])
+        cursor.execute(_visitor_upsert_sql(), [site_id, uid, adapt(first), adapt(last)])
         row = cursor.fetchone()
     return int(row[0]), row[1]
+
+
+_EVENT_COLUMNS = "(visitor_id, kind, occurred_at, url, title, referrer, name, props)"
+# Seven arrays, one constant statement: psycopg parses it once, the server unnests.
+_PG_EVENT_ROWS = (
+    "unnest(%s::smallint[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], "
+    "%s::text[]) AS x(k, o, u, t, r, n, p)"
+)
+
+
+def _event_params(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The rows with their times adapted for the database (most hits of a batch share one)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    adapted: dict[dt.datetime, Any] = {}
+    params = []
+    for kind, at, url, title, ref, name, pj in rows:
+        value = adapted.get(at)
+        if value is None:
+            value = adapted[at] = adapt(at)
+        params.append((kind, value, url, title, ref, name, pj))
+    return params
 
 
 def _events_insert(visitor_id: int, rows: list[tuple[Any, ...]]) -> None:
@@ -409,28 +433,51 @@ def _events_insert(visitor_id: int, rows: list[tuple[Any, ...]]) -> None:
     INSERT ... SELECT FROM unnest(arrays) on PostgreSQL (psycopg's executemany costs a round
     trip per row, and a multi-row VALUES list is re-parsed on every call)."""
     table = TrackingEvent._meta.db_table
-    columns = "(visitor_id, kind, occurred_at, url, title, referrer, name, props)"
-    adapt = connection.ops.adapt_datetimefield_value
-    adapted: dict[dt.datetime, Any] = {}  # most hits of a batch share one timestamp
-    params = []
-    for kind, at, url, title, ref, name, pj in rows:
-        value = adapted.get(at)
-        if value is None:
-            value = adapted[at] = adapt(at)
-        params.append((visitor_id, kind, value, url, title, ref, name, pj))
+    params = _event_params(rows)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # Seven arrays, one constant statement: psycopg parses it once, the server unnests.
-            cols = list(zip(*params, strict=True))[1:]
             cursor.execute(
-                f"INSERT INTO {table} {columns} SELECT %s, k, o, u, t, r, n, p::jsonb FROM unnest("  # noqa: S608
-                "%s::smallint[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]"
-                ") AS x(k, o, u, t, r, n, p)",
-                [visitor_id, *(list(c) for c in cols)],
+                f"INSERT INTO {table} {_EVENT_COLUMNS} SELECT %s, k, o, u, t, r, n, p::jsonb "  # noqa: S608
+                f"FROM {_PG_EVENT_ROWS}",
+                [visitor_id, *(list(c) for c in zip(*params, strict=True))],
             )
         else:
-            sql = f"INSERT INTO {table} {columns} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"  # noqa: S608
-            cursor.executemany(sql, params)
+            sql = f"INSERT INTO {table} {_EVENT_COLUMNS} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"  # noqa: S608
+            cursor.executemany(sql, [(visitor_id, *p) for p in params])
+
+
+def _pg_plain_hits_insert(
+    site_id: int, uid: str, first: dt.datetime, last: dt.datetime, rows: list[tuple[Any, ...]]
+) -> None:
+    """PostgreSQL, hits that record no touch and no identify (nearly all of them): the visitor
+    upsert and the events in ONE statement, its own transaction outside an atomic block. A
+    pixel hit was six round trips (BEGIN, SET LOCAL, upsert, insert, COMMIT, and Django's health
+    check); now it is two.
+
+    Outside a transaction, the statement also turns off waiting for the WAL flush for its own
+    commit (set_config(..., is_local) lasts until the end of the statement's transaction): a
+    database crash may lose the last moment's page views, never a touch, a contact or an
+    inquiry (those commit synchronously). Inside a caller's transaction it leaves the commit alone.
+    """
+    table = TrackingEvent._meta.db_table
+    params = _event_params(rows)
+    lazy = connection.get_autocommit()
+    setting = ", c AS (SELECT set_config('synchronous_commit', 'off', true))" if lazy else ""
+    if len(params) == 1:
+        # One hit (the pixel): plain values; psycopg renders seven one-item arrays at several
+        # times the cost.
+        values, args = "%s, %s, %s, %s, %s, %s, %s::jsonb FROM v", list(params[0])
+    else:
+        values, args = (
+            f"k, o, u, t, r, n, p::jsonb FROM v, {_PG_EVENT_ROWS}",
+            [list(c) for c in zip(*params, strict=True)],
+        )
+    sql = (
+        f"WITH v AS ({_visitor_upsert_sql()}){setting} "
+        f"INSERT INTO {table} {_EVENT_COLUMNS} SELECT v.id, {values}{', c' if lazy else ''}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [site_id, uid, first, last, *args])
 
 
 @dataclass(slots=True)
@@ -506,16 +553,12 @@ def track_hits(
             identifies.append(hit["traits"])
     if not rows:
         return 0
+    first, last = min(r[1] for r in rows), max(r[1] for r in rows)
+    if connection.vendor == "postgresql" and not sourced and not identifies:
+        _pg_plain_hits_insert(site.pk, uid, first, last, rows)
+        return len(rows)
     with transaction.atomic():
-        if connection.vendor == "postgresql" and not sourced and not identifies:
-            # Plain hits only: commit without waiting for the WAL flush (3-4 ms of a ~5 ms
-            # request). A database crash may lose the last moment's page views, never a
-            # touch, a contact or an inquiry (those batches commit synchronously).
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit = off")
-        visitor_id, _contact_id = _visitor_upsert(
-            site.pk, uid, min(r[1] for r in rows), max(r[1] for r in rows)
-        )
+        visitor_id, _contact_id = _visitor_upsert(site.pk, uid, first, last)
         _events_insert(visitor_id, rows)
         if sourced or identifies:
             visitor = Visitor.objects.select_related("last_touch").get(pk=visitor_id)

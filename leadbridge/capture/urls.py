@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import URLPattern, path
 
 from leadbridge.capture import public
+from leadbridge.capture.http import View
 
 app_name = "capture"
 
@@ -15,3 +16,12 @@ urlpatterns: list[URLPattern] = [
     path("t/p.gif", public.pixel, name="pixel"),
     path("t/lb.js", public.tracker, name="tracker"),
 ]
+
+# The hits a site sends on every page view, by full path (config/urls.py includes these URLs at
+# the root). config/wsgi.py serves them on the lean path (capture.http.LeanHandler: no session,
+# auth, CSRF or locale middleware, no URL resolution); the patterns above serve the same views to
+# the test client and to any other handler.
+TRACKING_PATHS: dict[str, View] = {
+    "/t/events": public.track_events,
+    "/t/p.gif": public.pixel,
+}
