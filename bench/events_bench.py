@@ -53,6 +53,7 @@ import json
 import os
 import platform
 import random
+import re
 import resource
 import sqlite3
 import statistics
@@ -724,22 +725,52 @@ class EventsRaw(Raw):
     """The sources block's queries (capture.ui_selectors.contact_sources and the selectors it
     calls), hand-written; the card's other queries come from pages_bench.Raw.card."""
 
-    def visits(self, contact_id: int, limit: int = 20) -> list[Any]:
+    def visits(self, contact_id: int, limit: int = 20, before: tuple[Any, int] | None = None) -> list[Any]:
         """The newest hits of the contact's visitors, as `capture.selectors.contact_visits` asks:
         a LATERAL join on PostgreSQL (each visitor's newest n by its index), the IN subquery on
-        SQLite (whose IN + ORDER BY + LIMIT leaves each visitor after n rows)."""
+        SQLite (whose IN + ORDER BY + LIMIT leaves each visitor after n rows); `before` = the
+        (time, id) of the last hit shown, for the older pages."""
         if self.kind == "sqlite":
+            bound, args = "", []
+            if before is not None:
+                bound = "AND occurred_at <= ? AND (occurred_at < ? OR id < ?) "
+                args = [before[0], before[0], before[1]]
             return self.q(
                 "SELECT * FROM capture_trackingevent WHERE visitor_id IN "
-                "(SELECT id FROM capture_visitor WHERE contact_id = ?) ORDER BY occurred_at DESC LIMIT ?",
-                [contact_id, limit],
+                f"(SELECT id FROM capture_visitor WHERE contact_id = ?) {bound}"
+                "ORDER BY occurred_at DESC, id DESC LIMIT ?",
+                [contact_id, *args, limit],
             )
+        bound, args = "", []
+        if before is not None:
+            bound = "AND t.occurred_at <= ? AND (t.occurred_at < ? OR t.id < ?) "
+            args = [before[0], before[0], before[1]]
         return self.q(
             "SELECT e.* FROM capture_visitor v CROSS JOIN LATERAL (SELECT * FROM capture_trackingevent t "
-            "WHERE t.visitor_id = v.id ORDER BY t.occurred_at DESC LIMIT ?) e "
-            "WHERE v.contact_id = ? ORDER BY e.occurred_at DESC LIMIT ?",
-            [limit, contact_id, limit],
+            f"WHERE t.visitor_id = v.id {bound}ORDER BY t.occurred_at DESC, t.id DESC LIMIT ?) e "
+            "WHERE v.contact_id = ? ORDER BY e.occurred_at DESC, e.id DESC LIMIT ?",
+            [*args, limit, contact_id, limit],
         )
+
+    def event_columns(self) -> list[str]:
+        if not hasattr(self, "_event_columns"):
+            cur = self.conn.execute("SELECT * FROM capture_trackingevent LIMIT 0")
+            self._event_columns = [d[0] for d in cur.description]
+        return self._event_columns
+
+    def visit_list(self, user: dict[str, Any], contact_id: int, older: bool = False) -> None:
+        """`/contacts/<id>/visits/`: the contact under the user's visibility, then 51 hits (the
+        page of 50 and whether there is more); `older`: the page after the first one."""
+        self.contact_row(user, contact_id)
+        before = None
+        if older:
+            first = self.visits(contact_id, 50)
+            if len(first) < 50:
+                return
+            cols = self.event_columns()
+            last = first[-1]
+            before = (last[cols.index("occurred_at")], last[cols.index("id")])  # of the 50th hit
+        self.visits(contact_id, 51, before)
 
     def visits_in_list(self, contact_id: int, limit: int = 20) -> list[Any]:
         """The first version's shape: visitor ids, then `visitor_id IN (...) ORDER BY occurred_at
@@ -791,6 +822,15 @@ class EventsRaw(Raw):
                     f"LEFT JOIN marketing_campaign cp ON cp.id = t.campaign_id WHERE t.id IN ({m})",
                     missing,
                 )
+
+    def contact_row(self, user: dict[str, Any], contact_id: int) -> None:
+        vis, vparams = self.visibility(user)
+        self.q(
+            "SELECT c.*, ou.*, co.*, m.* FROM contacts_contact c LEFT JOIN accounts_user ou ON ou.id = c.owner_id "
+            "LEFT JOIN contacts_company co ON co.id = c.company_id LEFT JOIN contacts_contact m ON m.id = c.merged_into_id "
+            "WHERE c.id = ?" + vis + " LIMIT 1",
+            [contact_id, *vparams],
+        )
 
     def timeline(self, user: dict[str, Any], contact_id: int) -> None:
         vis, vparams = self.visibility(user)
@@ -897,11 +937,18 @@ def bench_latency(kind: str, target: str, args: argparse.Namespace, raw: EventsR
                 while True:
                     yield from ids
 
-            def page(name: str, ids: list[int], path: str, headers: dict[str, str] | None = None) -> None:
+            def page(
+                name: str,
+                ids: list[int],
+                path: str,
+                headers: dict[str, str] | None = None,
+                urls: dict[int, str] | None = None,
+            ) -> None:
                 it = cycle(ids)
 
                 def run() -> None:
-                    resp = client.get(path.format(next(it)), headers=headers)
+                    c = next(it)
+                    resp = client.get(urls[c] if urls else path.format(c), headers=headers)
                     if resp.status_code != 200:
                         errors[name] = errors.get(name, 0) + 1
 
@@ -932,8 +979,25 @@ def bench_latency(kind: str, target: str, args: argparse.Namespace, raw: EventsR
                     continue
                 page(f"timeline_{group}", ids, "/contacts/{}/timeline/", {"HX-Request": "true"})
                 raw_time(f"timeline_{group}", ids, lambda c: raw.timeline(user, c))
+                # The visit list as its own request (the card's "older page views" partial).
+                page(f"visits_{group}", ids, "/contacts/{}/visits/", {"HX-Request": "true"})
+                raw_time(f"visits_{group}", ids, lambda c: raw.visit_list(user, c))
+                older = []
+                for c in ids:
+                    link = re.search(
+                        r'data-testid="visits-more"\s+href="([^"]+)"',
+                        client.get(f"/contacts/{c}/visits/", headers={"HX-Request": "true"}).text,
+                    )
+                    if link:
+                        older.append((c, link.group(1).replace("&amp;", "&")))
+                if older:
+                    urls = dict(older)
+                    page(f"visits_older_{group}", list(urls), "{}", {"HX-Request": "true"}, urls=urls)
+                    raw_time(
+                        f"visits_older_{group}", list(urls), lambda c: raw.visit_list(user, c, older=True)
+                    )
                 raw_time(f"sources_{group}", ids, raw.sources)
-                raw_time(f"visits_{group}", ids, raw.visits)
+                raw_time(f"visits_query_{group}", ids, raw.visits)
                 raw_time(f"visits_in_list_{group}", ids, raw.visits_in_list)
                 raw_time(f"touches_{group}", ids, raw.touches)
         finally:

@@ -239,6 +239,10 @@ LEADBRIDGE = {
     "CAPTURE_WEBHOOK_MAX_BODY": envint("CAPTURE_WEBHOOK_MAX_BODY", 1024 * 1024),
     "CAPTURE_MAX_HITS": envint("CAPTURE_MAX_HITS", 100),
     "CAPTURE_BOT_UA": env("CAPTURE_BOT_UA", ""),
+    # Pixel hits that create no touch are written by a background thread per process every this
+    # many ms (one transaction for all of them, see leadbridge/capture/hitbuffer.py); 0 writes
+    # each in its request. A killed process loses at most this interval's hits.
+    "CAPTURE_PIXEL_FLUSH_MS": envint("CAPTURE_PIXEL_FLUSH_MS", 200),
     # Behind a reverse proxy: the request header carrying the client address (e.g. X-Real-IP or
     # X-Forwarded-For, whose last entry is the one our proxy added). Blank: the socket address.
     "CAPTURE_IP_HEADER": env("CAPTURE_IP_HEADER", ""),

@@ -16,6 +16,13 @@ def fast_password_hashing(settings):  # type: ignore[no-untyped-def]
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def pixel_hits_written_at_once(settings):  # type: ignore[no-untyped-def]
+    # The pixel's write-behind buffer writes from its own thread and connection, outside the
+    # test's transaction; tests of the buffer itself (tests/capture/test_hit_buffer.py) turn it on.
+    settings.LEADBRIDGE = {**settings.LEADBRIDGE, "CAPTURE_PIXEL_FLUSH_MS": 0}
+
+
 @pytest.fixture
 def admin(db):  # type: ignore[no-untyped-def]
     return user("admin", username="admin")

@@ -449,7 +449,12 @@ def pixel(request: HttpRequest) -> HttpResponse:
             hit.update(type="event", name=event)
         uid = _pixel_visitor(request, site, q.get("v", ""))
         services.track_hits(
-            site=site, visitor_uid=uid, hits=[hit], ip=client_ip(request), user_agent=user_agent[:300]
+            site=site,
+            visitor_uid=uid,
+            hits=[hit],
+            ip=client_ip(request),
+            user_agent=user_agent[:300],
+            defer=True,
         )
     except Exception:
         # Whatever went wrong, the page still gets its image; the failure is logged and counted.

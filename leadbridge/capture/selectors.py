@@ -8,6 +8,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from leadbridge.capture.models import (
     ClassKind,
@@ -205,9 +206,11 @@ def contact_touches(*, contact: Contact | int, limit: int | None = None) -> Quer
 
 
 def contact_visits(
-    *, contact: Contact | int, limit: int = 50, before: dt.datetime | None = None
+    *, contact: Contact | int, limit: int = 50, before: tuple[dt.datetime, int] | None = None
 ) -> list[TrackingEvent]:
-    """Tracking events of the contact's visitors, newest first (`before` pages further back)."""
+    """Tracking events of the contact's visitors, newest first; `before` = (time, id) of the
+    last row already shown pages further back (hits of one batch share a time: the id breaks
+    the tie, so a page boundary never skips or repeats one)."""
     contact_id = contact if isinstance(contact, int) else contact.pk
     limit = max(1, min(limit, 1000))
     if connection.vendor == "postgresql":
@@ -216,23 +219,53 @@ def contact_visits(
         # LATERAL join takes each visitor's newest n from its (visitor, occurred_at) index
         # instead: at most n rows per visitor, ~1 ms whatever the history.
         events, visitors = TrackingEvent._meta.db_table, Visitor._meta.db_table
-        bound = "AND t.occurred_at < %s " if before is not None else ""
+        bound, args = "", []
+        if before is not None:
+            # `occurred_at <= t` is the index condition; the tie-break on id only filters.
+            bound = "AND t.occurred_at <= %s AND (t.occurred_at < %s OR t.id < %s) "
+            args = [before[0], before[0], before[1]]
         sql = (
             f"SELECT e.* FROM {visitors} v CROSS JOIN LATERAL (SELECT * FROM {events} t "  # noqa: S608
-            f"WHERE t.visitor_id = v.id {bound}ORDER BY t.occurred_at DESC LIMIT %s) e "
-            "WHERE v.contact_id = %s ORDER BY e.occurred_at DESC LIMIT %s"
+            f"WHERE t.visitor_id = v.id {bound}ORDER BY t.occurred_at DESC, t.id DESC LIMIT %s) e "
+            "WHERE v.contact_id = %s ORDER BY e.occurred_at DESC, e.id DESC LIMIT %s"
         )
-        params = [*([before] if before is not None else []), limit, contact_id, limit]
-        return list(TrackingEvent.objects.raw(sql, params))
-    # SQLite walks each visitor's (visitor, occurred_at) index newest first and leaves a visitor
-    # as soon as its next hit could not make the top n (its IN + ORDER BY ... LIMIT early-out),
-    # so the plain query reads about n rows per visitor too.
+        return list(TrackingEvent.objects.raw(sql, [*args, limit, contact_id, limit]))
+    # SQLite walks each visitor's (visitor, occurred_at[, rowid]) index newest first and leaves a
+    # visitor as soon as its next hit could not make the top n (its IN + ORDER BY ... LIMIT
+    # early-out), so the plain query reads about n rows per visitor too.
     qs = TrackingEvent.objects.filter(
         visitor_id__in=Visitor.objects.filter(contact_id=contact_id).values("id")
     )
     if before is not None:
-        qs = qs.filter(occurred_at__lt=before)
-    return list(qs.order_by("-occurred_at")[:limit])
+        at, last_id = before
+        qs = qs.filter(Q(occurred_at__lt=at) | Q(occurred_at=at, id__lt=last_id), occurred_at__lte=at)
+    return list(qs.order_by("-occurred_at", "-id")[:limit])
+
+
+def contact_visit_page(
+    *, contact: Contact | int, cursor: str | None = None, limit: int = 50
+) -> Page[TrackingEvent]:
+    """A page of `contact_visits` with an opaque cursor for the next one (None: no older hits).
+
+    The caller has checked that the user may see the contact."""
+    before: tuple[dt.datetime, int] | None = None
+    if cursor:
+        values = decode_cursor(cursor)
+        try:
+            at, last_id = values
+            when = dt.datetime.fromisoformat(at)
+        except (TypeError, ValueError):
+            raise field_error("cursor", _("Invalid cursor")) from None
+        if not isinstance(last_id, int) or when.tzinfo is None:
+            raise field_error("cursor", _("Invalid cursor"))
+        before = (when, last_id)
+    limit = max(1, min(limit, MAX_PAGE))
+    rows = contact_visits(contact=contact, limit=limit + 1, before=before)
+    nxt = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        nxt = encode_cursor([last.occurred_at.isoformat(), last.pk])
+    return Page(items=rows[:limit], next=nxt)
 
 
 def site_list(*, user: Any) -> QuerySet[Site]:

@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from leadbridge.accounts.models import User
 from leadbridge.accounts.services import notify
 from leadbridge.capture.attribution import URL_MAX, Source, cap_text, host_of, source_of, strip_tracking
+from leadbridge.capture.hitbuffer import HitBuffer, register
 from leadbridge.capture.models import (
     ClassKind,
     ContactSource,
@@ -50,6 +51,7 @@ from leadbridge.contacts.services import (
     dq_item_record,
     find_by_email,
     find_by_phone,
+    identity_lock,
 )
 from leadbridge.contacts.validation import Invalid, clean_text
 from leadbridge.core import clock
@@ -306,12 +308,18 @@ def _source_of_touch(touch: Touch) -> Source:
 def _contact_source_refresh(contact_id: int, *, lead_touch: Touch | None = None) -> None:
     """First and last touch from the contact's touches; the lead touch is set once (first inquiry)."""
     touches = Touch.objects.filter(contact_id=contact_id)
-    first = touches.order_by("occurred_at", "id").values_list("pk", flat=True).first()
-    last = touches.order_by("-occurred_at", "-id").values_list("pk", flat=True).first()
-    if first is None or last is None:
-        return
+
+    def ends() -> tuple[int | None, int | None]:
+        return (
+            touches.order_by("occurred_at", "id").values_list("pk", flat=True).first(),
+            touches.order_by("-occurred_at", "-id").values_list("pk", flat=True).first(),
+        )
+
     current = ContactSource.objects.select_for_update().filter(contact_id=contact_id).first()
     if current is None:
+        first, last = ends()
+        if first is None or last is None:
+            return
         try:
             with transaction.atomic():
                 ContactSource.objects.create(
@@ -324,6 +332,11 @@ def _contact_source_refresh(contact_id: int, *, lead_touch: Touch | None = None)
         except IntegrityError:
             # Created by a concurrent capture for the same contact; update that row instead.
             current = ContactSource.objects.select_for_update().get(contact_id=contact_id)
+    # Read under the row lock: whoever held it before has committed, so its touches count too
+    # (read before the lock, a racing first touch was overwritten by a stale first/last).
+    first, last = ends()
+    if first is None or last is None:
+        return
     current.first_touch_id = first
     current.last_touch_id = last
     if lead_touch is not None and current.lead_touch_id is None:
@@ -446,40 +459,6 @@ def _events_insert(visitor_id: int, rows: list[tuple[Any, ...]]) -> None:
             cursor.executemany(sql, [(visitor_id, *p) for p in params])
 
 
-def _pg_plain_hits_insert(
-    site_id: int, uid: str, first: dt.datetime, last: dt.datetime, rows: list[tuple[Any, ...]]
-) -> None:
-    """PostgreSQL, hits that record no touch and no identify (nearly all of them): the visitor
-    upsert and the events in ONE statement, its own transaction outside an atomic block. A
-    pixel hit was six round trips (BEGIN, SET LOCAL, upsert, insert, COMMIT, and Django's health
-    check); now it is two.
-
-    Outside a transaction, the statement also turns off waiting for the WAL flush for its own
-    commit (set_config(..., is_local) lasts until the end of the statement's transaction): a
-    database crash may lose the last moment's page views, never a touch, a contact or an
-    inquiry (those commit synchronously). Inside a caller's transaction it leaves the commit alone.
-    """
-    table = TrackingEvent._meta.db_table
-    params = _event_params(rows)
-    lazy = connection.get_autocommit()
-    setting = ", c AS (SELECT set_config('synchronous_commit', 'off', true))" if lazy else ""
-    if len(params) == 1:
-        # One hit (the pixel): plain values; psycopg renders seven one-item arrays at several
-        # times the cost.
-        values, args = "%s, %s, %s, %s, %s, %s, %s::jsonb FROM v", list(params[0])
-    else:
-        values, args = (
-            f"k, o, u, t, r, n, p::jsonb FROM v, {_PG_EVENT_ROWS}",
-            [list(c) for c in zip(*params, strict=True)],
-        )
-    sql = (
-        f"WITH v AS ({_visitor_upsert_sql()}){setting} "
-        f"INSERT INTO {table} {_EVENT_COLUMNS} SELECT v.id, {values}{', c' if lazy else ''}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [site_id, uid, first, last, *args])
-
-
 @dataclass(slots=True)
 class _SourcedHit:
     at: dt.datetime
@@ -494,6 +473,7 @@ def track_hits(
     hits: list[dict[str, Any]],
     ip: str = "",
     user_agent: str = "",
+    defer: bool = False,
 ) -> int:
     """Store a batch of tracking hits of one visitor; returns how many were stored.
 
@@ -553,15 +533,28 @@ def track_hits(
             identifies.append(hit["traits"])
     if not rows:
         return 0
+    if not sourced and not identifies:
+        # Nothing but events (nearly all hits): the pixel hands them to the process's write-behind
+        # buffer, everything else writes them in one statement (PostgreSQL) right away.
+        plain = [(site.pk, uid, row) for row in rows]
+        buffer = pixel_buffer() if defer else None
+        if buffer is not None:
+            buffer.add(plain)
+            return len(rows)
+        if connection.vendor == "postgresql":
+            plain_hits_store(plain)
+            return len(rows)
     first, last = min(r[1] for r in rows), max(r[1] for r in rows)
-    if connection.vendor == "postgresql" and not sourced and not identifies:
-        _pg_plain_hits_insert(site.pk, uid, first, last, rows)
-        return len(rows)
     with transaction.atomic():
         visitor_id, _contact_id = _visitor_upsert(site.pk, uid, first, last)
         _events_insert(visitor_id, rows)
         if sourced or identifies:
             visitor = Visitor.objects.select_related("last_touch").get(pk=visitor_id)
+            if identifies:
+                # The batch's identities before _visit_touches locks a contact's source row: the
+                # order inquiry capture takes them in, and all at once in key order, so neither
+                # a racing form nor another batch can deadlock with this one.
+                _identities_lock(identifies)
             if sourced:
                 _visit_touches(visitor, sourced)
             for traits in identifies:
@@ -627,6 +620,17 @@ def _link_visitor(visitor: Visitor, contact: Contact, *, via: str, actor: Any = 
 IDENTIFY_TRAITS = ("email", "phone", "name", "first_name", "last_name", "company")
 
 
+def _identities_lock(traits_list: list[dict[str, Any]]) -> None:
+    """identity_lock() on the normalised emails and phones of several identify calls at once."""
+    emails, phones = [], []
+    for traits in traits_list:
+        raw = {k: traits[k] for k in ("email", "phone") if traits.get(k) not in (None, "")}
+        values = clean_contact_input(raw, defs={}, partial=True).values
+        emails.append(values.get("email") or "")
+        phones.append(values.get("phone") or "")
+    identity_lock(emails=emails, phones=phones)
+
+
 @transaction.atomic
 def identify(*, site: Site, visitor: Visitor, traits: dict[str, Any], actor: Any = None) -> Contact | None:
     """Link a visitor to the contact with this email or phone, creating the contact if none.
@@ -645,6 +649,9 @@ def identify(*, site: Site, visitor: Visitor, traits: dict[str, Any], actor: Any
     phone = clean.values.get("phone") or ""
     if not email and not phone:
         return None
+    # Before the lookup, in this transaction: the form post that the tracker sends this identify
+    # with (another worker, the same millisecond) then finds this contact, or this call finds its.
+    identity_lock(emails=[email], phones=[phone])
     contact = find_by_email(email) or find_by_phone(phone)
     if contact is None:
         contact = contact_create(actor=None, data=data, source="tracker", allow_duplicate=True)
@@ -915,6 +922,13 @@ def _next_sales_manager() -> User | None:
 
 
 def _match_contact(p: _Prepared) -> Contact | None:
+    """The contact this inquiry is from, by external id, email, then phone.
+
+    Takes the identity locks first (the caller's transaction holds them until commit), so a
+    concurrent identify or inquiry for the same new person waits and then finds the contact
+    this one creates instead of creating a second one.
+    """
+    identity_lock(emails=[p.email], phones=[p.phone], external_ids=[p.external_ref])
     if p.external_ref:
         hit = Contact.objects.alive().filter(external_id=p.external_ref).first()
         if hit is not None:
@@ -1550,3 +1564,99 @@ def _junk_check_one(
         url=f"/campaigns/{campaign_id}/",
     )
     return alert
+
+
+# --- plain hits, many visitors at once (the pixel's write-behind buffer) -------------------------
+
+
+def plain_hits_store(items: list[tuple[int, str, tuple[Any, ...]]]) -> None:
+    """Store (site id, visitor uid, event row) items that record no touch and no identify: upsert
+    each visitor once (first/last seen over its items), then insert every event.
+
+    PostgreSQL: one statement, outside an atomic block its own transaction that skips waiting
+    for the WAL flush (set_config(..., is_local) lasts until the end of the statement's
+    transaction): a database crash may lose the last moment's page views, never a touch, a
+    contact or an inquiry (those commit synchronously). SQLite: one transaction of three
+    statements per hundreds of visitors.
+    """
+    if not items:
+        return
+    spans: dict[tuple[int, str], list[dt.datetime]] = {}
+    for site_id, uid, row in items:
+        span = spans.get((site_id, uid))
+        if span is None:
+            spans[(site_id, uid)] = [row[1], row[1]]
+        elif row[1] < span[0]:
+            span[0] = row[1]
+        elif row[1] > span[1]:
+            span[1] = row[1]
+    events = _event_params([row for _s, _u, row in items])
+    visitors, table = Visitor._meta.db_table, TrackingEvent._meta.db_table
+    if connection.vendor == "postgresql":
+        lazy = connection.get_autocommit()
+        setting = ", c AS (SELECT set_config('synchronous_commit', 'off', true))" if lazy else ""
+        sql = (
+            f"WITH v AS (INSERT INTO {visitors} (site_id, uid, first_seen, last_seen) "  # noqa: S608
+            "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::timestamptz[]) "
+            f"ON CONFLICT (site_id, uid) DO UPDATE SET last_seen = GREATEST({visitors}.last_seen, "
+            f"excluded.last_seen) RETURNING id, site_id, uid){setting} "
+            f"INSERT INTO {table} {_EVENT_COLUMNS} SELECT v.id, x.k, x.o, x.u, x.t, x.r, x.n, x.p::jsonb "
+            "FROM unnest(%s::bigint[], %s::text[], %s::smallint[], %s::timestamptz[], %s::text[], "
+            "%s::text[], %s::text[], %s::text[], %s::text[]) AS x(s, id, k, o, u, t, r, n, p) "
+            f"JOIN v ON v.site_id = x.s AND v.uid = x.id{', c' if lazy else ''}"
+        )
+        keys = list(spans)
+        params: list[Any] = [
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [spans[k][0] for k in keys],
+            [spans[k][1] for k in keys],
+            [s for s, _u, _r in items],
+            [u for _s, u, _r in items],
+            *(list(c) for c in zip(*events, strict=True)),
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        return
+    adapt = connection.ops.adapt_datetimefield_value
+    upsert = (
+        f"INSERT INTO {visitors} (site_id, uid, first_seen, last_seen) VALUES (%s, %s, %s, %s) "  # noqa: S608
+        f"ON CONFLICT (site_id, uid) DO UPDATE SET last_seen = max({visitors}.last_seen, excluded.last_seen)"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(upsert, [(k[0], k[1], adapt(f), adapt(t)) for k, (f, t) in spans.items()])
+        ids: dict[tuple[int, str], int] = {}
+        by_site: dict[int, list[str]] = {}
+        for site_id, uid in spans:
+            by_site.setdefault(site_id, []).append(uid)
+        for site_id, uids in by_site.items():
+            for start in range(0, len(uids), 500):
+                chunk = uids[start : start + 500]
+                cursor.execute(
+                    f"SELECT id, uid FROM {visitors} WHERE site_id = %s AND uid IN "  # noqa: S608
+                    f"({', '.join(['%s'] * len(chunk))})",
+                    [site_id, *chunk],
+                )
+                ids.update(((site_id, uid), pk) for pk, uid in cursor.fetchall())
+        cursor.executemany(
+            f"INSERT INTO {table} {_EVENT_COLUMNS} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",  # noqa: S608
+            [(ids[(s, u)], *e) for (s, u, _r), e in zip(items, events, strict=True)],
+        )
+
+
+_pixel_buffer: HitBuffer | None = None
+_pixel_buffer_lock = threading.Lock()
+
+
+def pixel_buffer() -> HitBuffer | None:
+    """The process's write-behind buffer for pixel hits (see capture/hitbuffer.py); None when
+    LEADBRIDGE["CAPTURE_PIXEL_FLUSH_MS"] is 0."""
+    global _pixel_buffer
+    interval_ms = int(str(settings.LEADBRIDGE.get("CAPTURE_PIXEL_FLUSH_MS") or 0))
+    if interval_ms <= 0:
+        return None
+    if _pixel_buffer is None:
+        with _pixel_buffer_lock:
+            if _pixel_buffer is None:
+                _pixel_buffer = register(HitBuffer(plain_hits_store, interval=interval_ms / 1000))
+    return _pixel_buffer

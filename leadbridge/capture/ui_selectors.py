@@ -26,7 +26,7 @@ from leadbridge.capture.models import (
     TrackingEvent,
     Visitor,
 )
-from leadbridge.capture.selectors import contact_visits, period_bounds
+from leadbridge.capture.selectors import contact_visit_page, period_bounds
 from leadbridge.contacts.models import Contact
 from leadbridge.core.errors import NotFound
 from leadbridge.core.permissions import require
@@ -70,6 +70,7 @@ class ContactSources:
     touches: list[Touch] = field(default_factory=list)
     more_touches: bool = False
     visits: list[TrackingEvent] = field(default_factory=list)
+    visits_next: str | None = None  # cursor of the older page views (`contact_visit_page`)
 
     @property
     def roles(self) -> list[tuple[str, Touch | None]]:
@@ -83,7 +84,7 @@ class ContactSources:
 def contact_sources(*, contact_id: int, touches: int = 20, visits: int = 20) -> ContactSources:
     """Most contacts were never tracked: one query (two EXISTS on indexed columns) says so and
     ends it. Otherwise one query for the touches (each marked with the contact's first/lead/last
-    touch ids by scalar subqueries on ContactSource), and `capture.selectors.contact_visits` for
+    touch ids by scalar subqueries on ContactSource), and `capture.selectors.contact_visit_page` for
     the page views when the contact has visitors. The first touch is usually older than the
     newest `touches`: only then is it fetched on its own."""
     flags = (
@@ -98,7 +99,8 @@ def contact_sources(*, contact_id: int, touches: int = 20, visits: int = 20) -> 
     has_touches, has_visitors = flags or (False, False)
     result = ContactSources()
     if has_visitors:
-        result.visits = contact_visits(contact=contact_id, limit=visits)
+        page = contact_visit_page(contact=contact_id, limit=visits)
+        result.visits, result.visits_next = page.items, page.next
     if not has_touches:
         return result
     source = ContactSource.objects.filter(contact_id=contact_id)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.db.transaction import TransactionManagementError
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -90,6 +92,50 @@ def activity_add(
 
 
 # --- lookups used by dedupe -------------------------------------------------------------------
+
+
+def _identity_key(kind: str, value: str) -> int:
+    """A signed 64-bit advisory-lock key for one identity (collisions only serialise more)."""
+    digest = hashlib.blake2b(f"{kind}\0{value}".encode(), digest_size=8, person=b"lb.identity").digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def identity_lock(
+    *, emails: Iterable[str] = (), phones: Iterable[str] = (), external_ids: Iterable[str] = ()
+) -> None:
+    """Hold these contact identities until the current transaction ends.
+
+    Every find-or-create of a contact calls this inside its transaction BEFORE it looks (with
+    the normalised values it will look up): two requests bringing the same new person at once
+    then run one after the other, and the second finds the contact the first created instead
+    of making a duplicate. The email column is deliberately not unique (duplicates are a
+    data-quality case the merge tool handles), so this lock is the rule, not a constraint.
+
+    PostgreSQL: transaction-scoped advisory locks, taken in one statement in key order, so two
+    callers holding overlapping keys never deadlock on each other; taking a key again in the same
+    transaction is immediate. Take identity locks before locking any contact-owned row
+    (contact, ContactSource) so every path acquires locks in the same order.
+    SQLite: nothing to take; transaction_mode IMMEDIATE already makes every write transaction
+    hold the database's write lock from its start, so the caller's lookup is covered as long as
+    it runs inside the same atomic block.
+    """
+    if not connection.in_atomic_block:
+        raise TransactionManagementError("identity_lock() is only useful inside transaction.atomic()")
+    if connection.vendor != "postgresql":
+        return
+    keys = sorted(
+        {_identity_key("email", v.lower()) for v in emails if v}
+        | {_identity_key("phone", v) for v in phones if v}
+        | {_identity_key("external_id", v) for v in external_ids if v}
+    )
+    if not keys:
+        return
+    with connection.cursor() as cursor:
+        if len(keys) == 1:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", keys)
+        else:
+            # unnest yields the array in order: the locks are taken in ascending key order.
+            cursor.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k", [keys])
 
 
 def find_by_email(email: str) -> Contact | None:
@@ -278,6 +324,12 @@ def contact_create(
     _raise_if_errors(clean)
     values = {k: v for k, v in clean.values.items() if v is not None}
     if not allow_duplicate:
+        # Two creates of the same new person at once: the second sees the first and conflicts.
+        identity_lock(
+            emails=[values.get("email", "")],
+            phones=[values.get("phone", "")],
+            external_ids=[values.get("external_id", "")],
+        )
         dupes = find_duplicates(email=values.get("email", ""), phone=values.get("phone", ""))
         if dupes:
             dupe = dupes[0]

@@ -28,6 +28,7 @@ urlpatterns = [
     path("contacts/<int:contact_id>/", contacts.contact_detail, name="contact_detail"),
     path("contacts/<int:contact_id>/edit/", contacts.contact_edit, name="contact_edit"),
     path("contacts/<int:contact_id>/timeline/", contacts.contact_timeline, name="contact_timeline"),
+    path("contacts/<int:contact_id>/visits/", contacts.contact_visits, name="contact_visits"),
     path("contacts/<int:contact_id>/stage/", contacts.contact_stage, name="contact_stage"),
     path("contacts/<int:contact_id>/tags/", contacts.contact_tags, name="contact_tags"),
     path("contacts/<int:contact_id>/notes/", contacts.contact_note_add, name="contact_note_add"),

@@ -235,6 +235,64 @@ def test_serve_answers_healthz_and_stops_cleanly(sqlite_env, flags, stop):
             proc.wait(timeout=10)
 
 
+def test_serve_writes_buffered_pixel_hits_when_stopped(sqlite_env):
+    """Pixel hits wait in each web process's write-behind buffer (here for a whole minute): a
+    normal stop writes every one of them before the process ends."""
+    import sqlite3
+
+    made = subprocess.run(
+        [sys.executable, "-m", "leadbridge.cli", "site", "create", "--name", "Buffered", "--origin",
+         "https://buffered.example", "--format", "json"],
+        env=sqlite_env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)["site_key"]
+    port = free_port()
+    env = {**sqlite_env, "CAPTURE_PIXEL_FLUSH_MS": "60000", "CAPTURE_RATE_IP": "100000/m"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "leadbridge.cli", "serve", "--port", str(port), "--workers", "2", "--no-worker"],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    database = Path(sqlite_env["LEADBRIDGE_DATA_DIR"]) / "leadbridge.sqlite3"
+
+    def stored() -> int:
+        with sqlite3.connect(database) as db:
+            return int(
+                db.execute(
+                    "SELECT count(*) FROM capture_trackingevent e JOIN capture_visitor v ON v.id = e.visitor_id "
+                    "JOIN capture_site s ON s.id = v.site_id WHERE s.key = ?",
+                    [key],
+                ).fetchone()[0]
+            )
+
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except OSError:
+                time.sleep(0.2)
+        for i in range(40):
+            assert (
+                get(
+                    f"http://127.0.0.1:{port}/t/p.gif?k={key}&v=buffered-{i % 4:04d}&u=https%3A%2F%2Fbuffered.example%2F{i}"
+                )
+                == 200
+            )
+        assert stored() == 0  # still in the buffers
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, output
+        assert stored() == 40
+    finally:
+        if proc.poll() is None:
+            for child in children_of(proc.pid):
+                os.kill(child, signal.SIGKILL)
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 def test_worker_once_does_the_due_work_and_exits(sqlite_env):
     done = subprocess.run(
         [sys.executable, "-m", "leadbridge.cli", "worker", "--once"],

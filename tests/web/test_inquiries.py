@@ -272,3 +272,88 @@ def test_contact_without_tracking_says_so(client: Client) -> None:
     client.force_login(admin)
     html = client.get(f"/contacts/{contact.pk}/").content.decode()
     assert "No tracked visits or attributed touches yet." in html
+
+
+# --- the visit list as its own request ------------------------------------------------------------
+
+
+def _two_devices_with_history(site: Site) -> tuple[int, list[int]]:
+    """A contact with two visitors (phone and laptop); hits of one batch share a time, so page
+    boundaries fall inside runs of equal times. Returns the contact id and every event id in
+    display order (newest first, id breaking ties)."""
+    from leadbridge.capture.models import TrackingEvent, Visitor
+
+    base = clock.now() - dt.timedelta(hours=6)
+    for uid, offset in (("phone-uid-1", 0), ("laptop-uid-2", 30)):
+        for batch in range(7):
+            ts = int((base + dt.timedelta(minutes=offset + batch * 7)).timestamp() * 1000)
+            track_hits(
+                site=site,
+                visitor_uid=uid,
+                hits=[{"type": "pageview", "url": f"https://shop.example/{uid}/{batch}/{i}", "ts": ts}
+                      for i in range(6)],
+            )  # fmt: skip
+        identify(site=site, visitor=Visitor.objects.get(uid=uid), traits={"email": "two@example.com"})
+    contact_id = Visitor.objects.get(uid="phone-uid-1").contact_id
+    assert contact_id == Visitor.objects.get(uid="laptop-uid-2").contact_id
+    events = TrackingEvent.objects.filter(visitor__contact_id=contact_id).order_by("-occurred_at", "-id")
+    return contact_id, list(events.values_list("id", flat=True))
+
+
+def test_visit_list_pages_back_through_every_hit_once(client: Client) -> None:
+    site = Site.objects.create(name="Shop", origins=["https://shop.example"])
+    contact_id, expected = _two_devices_with_history(site)
+    assert len(expected) == 2 * 7 * 6
+    client.force_login(user("admin"))
+    card = client.get(f"/contacts/{contact_id}/").content.decode()
+    shown = [int(x) for x in re.findall(r'data-event-id="(\d+)"', card)]
+    assert shown == expected[:20]
+    seen = list(shown)
+    more = re.search(r'data-testid="visits-more"\s+href="([^"]+)"', card)
+    pages = 0
+    while more:
+        response = client.get(more.group(1).replace("&amp;", "&"), headers=HX)
+        assert response.status_code == 200
+        part = response.content.decode()
+        assert "<html" not in part  # the partial only: items and the next link
+        seen += [int(x) for x in re.findall(r'data-event-id="(\d+)"', part)]
+        more = re.search(r'data-testid="visits-more"\s+href="([^"]+)"', part)
+        pages += 1
+    assert seen == expected  # newest first, nothing skipped or repeated across equal times
+    assert pages == 2  # 84 hits: the card's 20, then pages of 50
+
+
+def test_visit_list_page_without_javascript_and_its_errors(client: Client) -> None:
+    site = Site.objects.create(name="Shop", origins=["https://shop.example"])
+    contact_id, expected = _two_devices_with_history(site)
+    owner = user("sales", username="owner1")
+    other = user("sales", username="other1")
+    from leadbridge.contacts.models import Contact
+
+    Contact.objects.filter(pk=contact_id).update(owner=owner)
+    client.force_login(owner)
+    page = client.get(f"/contacts/{contact_id}/visits/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<html" in html and [int(x) for x in re.findall(r'data-event-id="(\d+)"', html)] == expected[:50]
+    assert client.get(f"/contacts/{contact_id}/visits/?cursor=not-a-cursor", headers=HX).status_code == 400
+    assert client.get(f"/contacts/{contact_id}/visits/?cursor=WyJ4IiwxXQ", headers=HX).status_code == 400
+    client.force_login(other)  # a sales user who does not own the contact sees none of it
+    assert client.get(f"/contacts/{contact_id}/visits/", headers=HX).status_code in (403, 404)
+    client.logout()
+    assert client.get(f"/contacts/{contact_id}/visits/").status_code == 302  # to the login page
+
+
+def test_visit_list_costs_a_fixed_number_of_queries(client: Client) -> None:
+    site = Site.objects.create(name="Shop", origins=["https://shop.example"])
+    contact_id, _expected = _two_devices_with_history(site)
+    client.force_login(user("admin"))
+    url = f"/contacts/{contact_id}/visits/"
+    with CaptureQueriesContext(connection) as first:
+        client.get(url, headers=HX)
+    for i in range(40):
+        track_hits(site=site, visitor_uid="phone-uid-1", hits=[{"url": f"https://shop.example/more/{i}"}])
+    with CaptureQueriesContext(connection) as later:
+        html = client.get(url, headers=HX).content.decode()
+    assert html.count("data-event-id=") == 50
+    assert len(later.captured_queries) == len(first.captured_queries)

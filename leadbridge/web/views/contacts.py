@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from leadbridge.accounts.selectors import assignable_users
+from leadbridge.capture import selectors as capture_selectors
 from leadbridge.capture import ui_selectors as capture_ui
 from leadbridge.contacts import merge as merge_services
 from leadbridge.contacts import selectors, services
@@ -37,8 +38,10 @@ from leadbridge.web.adapters import (
 )
 from leadbridge.web.forms import ContactForm, contact_initial
 from leadbridge.web.timeline import describe
+from leadbridge.web.visits import visit_rows
 
 TIMELINE_PAGE = 20
+VISITS_PAGE = 50
 CARD_NOTES = 20
 CARD_HISTORY = 30
 STAGE_LABELS = dict(Stage.choices)
@@ -97,6 +100,7 @@ def _card_context(request: HttpRequest, contact: Contact) -> dict[str, Any]:
     defs = list(selectors.custom_field_list("contact"))
     custom = contact.custom or {}
     timeline = selectors.contact_timeline(contact=contact, limit=TIMELINE_PAGE)
+    sources = capture_ui.contact_sources(contact_id=contact.pk)  # first/lead/last touch, visits
     consents = {c.channel: c for c in contact.consents.all()}
     return {
         "contact": contact,
@@ -120,7 +124,8 @@ def _card_context(request: HttpRequest, contact: Contact) -> dict[str, Any]:
         "merges": list(selectors.contact_merges(contact=contact)[:20]),
         "timeline": [describe(a) for a in timeline.items],
         "timeline_next": timeline.next,
-        "sources": capture_ui.contact_sources(contact_id=contact.pk),  # first/lead/last touch, visits
+        "sources": sources,
+        "visits": visit_rows(sources.visits),
         "errors": {},
         "values": {},
     }
@@ -168,6 +173,24 @@ def contact_timeline(request: HttpRequest, contact_id: int) -> HttpResponse:
         return HttpResponse(exc.detail, status=400, content_type="text/plain")
     context = {"contact": contact, "timeline": [describe(a) for a in page.items], "timeline_next": page.next}
     template = "web/contacts/_timeline_items.html" if is_partial(request) else "web/contacts/timeline.html"
+    return vary_on_htmx(render(request, template, context))
+
+
+@login_required
+@require_GET
+@service_errors
+def contact_visits(request: HttpRequest, contact_id: int) -> HttpResponse:
+    """The contact's page views on their own: the card's "older page views" pages (htmx) and a
+    full page without JavaScript. Only the contact's visibility is loaded besides the hits."""
+    contact = selectors.contact_get(user=request.user, contact_id=contact_id)
+    try:
+        page = capture_selectors.contact_visit_page(
+            contact=contact, cursor=request.GET.get("cursor") or None, limit=VISITS_PAGE
+        )
+    except ValidationFailed as exc:
+        return HttpResponse(exc.detail, status=400, content_type="text/plain")
+    context = {"contact": contact, "visits": visit_rows(page.items), "visits_next": page.next}
+    template = "web/contacts/_visit_items.html" if is_partial(request) else "web/contacts/visits.html"
     return vary_on_htmx(render(request, template, context))
 
 
