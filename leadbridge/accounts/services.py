@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from leadbridge.accounts.models import ApiToken, Notification, Team, User
@@ -180,46 +182,65 @@ def token_revoke(*, token_id: int, actor: Any) -> None:
 # --- notifications ---------------------------------------------------------------------------
 
 
+Text = str | Callable[[], str]
+
+
+def _in_language(text: Text, language: str) -> str:
+    if isinstance(text, str):
+        return text
+    with translation.override(language):
+        return text()
+
+
 @transaction.atomic
 def notify(
     *,
     users: Iterable[User],
     kind: str,
-    title: str,
-    body: str = "",
+    title: Text,
+    body: Text = "",
     url: str = "",
     email: bool = True,
 ) -> list[Notification]:
     """Store an in-app notification for each active user and, with `email`, mail it to those who
-    have an address once the transaction commits (a rolled-back change sends nothing)."""
+    have an address once the transaction commits (a rolled-back change sends nothing).
+
+    `title` and `body` may be callables that build the text with gettext: they are then called
+    once per recipient language (the user's own, else the site's), so a Russian head of sales
+    reads a dispute raised by an English-speaking marketer in Russian, on screen and by mail."""
     recipients = {u.pk: u for u in users if u.is_active}
-    title = title.strip()[:200]
     now = clock.now()
-    rows = Notification.objects.bulk_create(
-        [
-            Notification(user=u, kind=kind[:48], title=title, body=body, url=url[:500], created_at=now)
-            for u in recipients.values()
+    texts: dict[str, tuple[str, str]] = {}
+    rows: list[Notification] = []
+    for u in recipients.values():
+        language = u.language or settings.LANGUAGE_CODE
+        if language not in texts:
+            texts[language] = (_in_language(title, language).strip()[:200], _in_language(body, language))
+        t, b = texts[language]
+        rows.append(Notification(user=u, kind=kind[:48], title=t, body=b, url=url[:500], created_at=now))
+    rows = Notification.objects.bulk_create(rows)
+    if email:
+        mails = [
+            (texts[u.language or settings.LANGUAGE_CODE], u.email) for u in recipients.values() if u.email
         ]
-    )
-    addresses = sorted({u.email for u in recipients.values() if u.email})
-    if email and addresses:
-        text = body if not url else f"{body}\n\n{_absolute(url)}"
-        transaction.on_commit(lambda: _send_mail(title=title, text=text, to=addresses))
+        if mails:
+            link = f"\n\n{_absolute(url)}" if url else ""
+            letters = sorted({(t, b + link, addr) for (t, b), addr in mails}, key=lambda m: m[2])
+            transaction.on_commit(lambda: _send_mail(letters))
     return rows
 
 
 def _absolute(url: str) -> str:
-    from django.conf import settings
-
     base = str(getattr(settings, "LEADBRIDGE", {}).get("BASE_URL", "") or "")
     return base.rstrip("/") + url if base and url.startswith("/") else url
 
 
-def _send_mail(*, title: str, text: str, to: list[str]) -> None:
+def _send_mail(letters: list[tuple[str, str, str]]) -> None:
+    """(subject, text, address) each: one message per person, so recipients never see each
+    other's addresses, each in that person's language."""
     from django.core.mail import EmailMessage, mailers
 
-    # One message per person: recipients must not see each other's addresses.
-    mailers.default.send_messages([EmailMessage(subject=title, body=text, to=[addr]) for addr in to])
+    mailers.default.send_messages([EmailMessage(subject=t, body=b, to=[addr]) for t, b, addr in letters])
 
 
 def notification_mark_read(*, user: User, ids: Iterable[int] | None = None) -> int:

@@ -1253,12 +1253,14 @@ def inquiry_review(*, actor: Any, inquiry_id: int, action: str, comment: str = "
     )
     if status == ReviewStatus.DISPUTED:
         heads = User.objects.filter(is_active=True, role=Role.SALES_HEAD)
+        cls_name = inquiry.cls.name if inquiry.cls is not None else ""
         notify(
             users=heads,
             kind="inquiry_disputed",
-            title=_("Inquiry #%(id)s: class “%(cls)s” disputed")
-            % {"id": inquiry.pk, "cls": inquiry.cls.name},
-            body=_("%(who)s disputes the class: %(comment)s") % {"who": str(actor), "comment": text},
+            title=lambda: (
+                _("Inquiry #%(id)s: class “%(cls)s” disputed") % {"id": inquiry.pk, "cls": cls_name}
+            ),
+            body=lambda: _("%(who)s disputes the class: %(comment)s") % {"who": str(actor), "comment": text},
             url=f"/inquiries/{inquiry.pk}/",
         )
     return inquiry
@@ -1317,7 +1319,9 @@ def inquiry_resolve(*, actor: Any, inquiry_id: int, class_key: str, comment: str
     notify(
         users=User.objects.filter(pk__in=[i for i in disputer_ids if i]),
         kind="inquiry_resolved",
-        title=_("Inquiry #%(id)s: dispute resolved as “%(cls)s”") % {"id": inquiry.pk, "cls": cls.name},
+        title=lambda: (
+            _("Inquiry #%(id)s: dispute resolved as “%(cls)s”") % {"id": inquiry.pk, "cls": cls.name}
+        ),
         body=text,
         url=f"/inquiries/{inquiry.pk}/",
     )
@@ -1555,12 +1559,14 @@ def _junk_check_one(
     notify(
         users=User.objects.filter(is_active=True, role=Role.MARKETING),
         kind="junk_alert",
-        title=_("Junk share of campaign “%(campaign)s” is %(share)s%%") % numbers,
-        body=_(
-            "%(junk)s of the last %(total)s classified inquiries of campaign “%(campaign)s” are junk "
-            "(%(share)s%%; the threshold is %(threshold)s%%)."
-        )
-        % numbers,
+        title=lambda: _("Junk share of campaign “%(campaign)s” is %(share)s%%") % numbers,
+        body=lambda: (
+            _(
+                "%(junk)s of the last %(total)s classified inquiries of campaign “%(campaign)s” are junk "
+                "(%(share)s%%; the threshold is %(threshold)s%%)."
+            )
+            % numbers
+        ),
         url=f"/campaigns/{campaign_id}/",
     )
     return alert

@@ -42,3 +42,28 @@ def test_email_false_stores_only(mailoutbox, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
         notify(users=[a], kind="test", title="Quiet", email=False)
     assert mailoutbox == [] and Notification.objects.count() == 1
+
+
+def test_each_recipient_reads_the_notification_in_their_own_language(
+    mailoutbox, django_capture_on_commit_callbacks
+):
+    from django.utils import translation
+    from django.utils.translation import gettext as _
+
+    olga = user("sales_head", username="olga", email="olga@example.test", language="ru")
+    sam = user("sales_head", username="sam", email="sam@example.test", language="")
+    with translation.override("en"), django_capture_on_commit_callbacks(execute=True):
+        # Raised by someone working in English: the texts are built per recipient language.
+        notify(
+            users=[olga, sam],
+            kind="inquiry_disputed",
+            title=lambda: _("Inquiry #%(id)s: class “%(cls)s” disputed") % {"id": 7, "cls": "Spam"},
+            url="/inquiries/7/",
+        )
+    titles = {n.user.username: n.title for n in Notification.objects.select_related("user")}
+    assert titles == {
+        "olga": "Обращение №7: класс «Spam» оспорен",
+        "sam": "Inquiry #7: class “Spam” disputed",
+    }
+    subjects = {m.to[0]: m.subject for m in mailoutbox}
+    assert subjects == {"olga@example.test": titles["olga"], "sam@example.test": titles["sam"]}
