@@ -27,8 +27,10 @@ after the other: a LEADBRIDGE_DATA_DIR holding leadbridge.sqlite3 and/or a Postg
    UTF-8 bytes of the event's text columns.
 3. Latency (unless --no-latency): `leadbridge serve --no-worker`, login through the form, then
    200 sequential httpx requests per kind: the contact card (which carries the "Sources and
-   visits" block: touches and the latest page views) and the card's timeline partial
-   (`/contacts/<id>/timeline/`, HX-Request) for light (<= 3 events), typical (around the median
+   visits" block: touches and the 20 latest page views), the card's timeline partial
+   (`/contacts/<id>/timeline/`, HX-Request) and the visit list on its own (`/contacts/<id>/visits/`,
+   HX-Request: the first 50 hits; `visits_older`: the next 50, through the cursor the first page
+   links to, for contacts that have more) for light (<= 3 events), typical (around the median
    of linked contacts) and the heaviest contact, plus an untracked contact's card as the
    baseline. Each with p50/p95 and `server_cpu_ms`, beside the same data queries hand-written
    on a direct connection (`raw_*`: card, sources block, visits, touches, timeline;

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -147,12 +148,13 @@ def snippets(site: Site, base: str) -> dict[str, str]:
             f'<form method="post" action="{form}">\n'
             f'  <input type="hidden" name="site_key" value="{site.key}">\n'
             f'  <input type="hidden" name="redirect" value="{origin}/thanks">\n'
-            '  <input name="name" placeholder="Name">\n'
-            '  <input type="email" name="email" placeholder="Email">\n'
-            '  <input type="tel" name="phone" placeholder="Phone">\n'
+            # The sample speaks the site owner's language: it is pasted into their site as is.
+            f'  <input name="name" placeholder="{escape(_("Name"))}">\n'
+            f'  <input type="email" name="email" placeholder="{escape(_("Email"))}">\n'
+            f'  <input type="tel" name="phone" placeholder="{escape(_("Phone"))}">\n'
             '  <textarea name="message"></textarea>\n'
             '  <input name="lb_hp" tabindex="-1" autocomplete="off" style="position:absolute;left:-9999px">\n'
-            "  <button>Send</button>\n"
+            f"  <button>{escape(_('Send'))}</button>\n"
             "</form>"
         ),
         "identify": "lb('identify', {email: 'anna@example.com', phone: '+7 999 123-45-67', name: 'Anna'});\n"

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from leadbridge.capture.attribution import click_ids_from_url, utm_from_url
 from leadbridge.capture.ui_selectors import campaign_junk_share
 from leadbridge.core import clock
 from leadbridge.core.errors import Conflict, ServiceError, ValidationFailed
@@ -457,7 +458,17 @@ def _probe(request: HttpRequest) -> dict[str, Any] | None:
             click_ids[name.strip()] = value.strip() or "1"
     referrer = get.get("referrer", "")[:2000]
     landing = get.get("landing_page", "")[:2000]
-    channel = resolve_channel(utm=utm, referrer=referrer, click_ids=click_ids, landing_page=landing)
+    # A pasted landing page URL counts as the tracker reads it: its utm_* tags and click ids fill
+    # the fields left blank.
+    from_url = utm_from_url(landing)
+    for name, value in click_ids_from_url(landing).items():
+        click_ids.setdefault(name, value)
+    channel = resolve_channel(
+        utm={k: v or from_url.get(k, "") for k, v in utm.items()},
+        referrer=referrer,
+        click_ids=click_ids,
+        landing_page=landing,
+    )
     return {"values": {**{f"utm_{k}": v for k, v in utm.items()}, "referrer": referrer,
                        "landing_page": landing, "click_ids": get.get("click_ids", "")[:500]},
             "channel": channel}  # fmt: skip
