@@ -26,6 +26,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import translation
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 from leadbridge.core import clock
 from leadbridge.core.errors import FieldError
@@ -136,8 +137,12 @@ def rate_limited(*, scope: str, value: str) -> bool:
 
 
 def too_many(scope: str) -> Reject:
-    what = "this address" if scope == "ip" else "this site key"
-    return Reject(429, f"Too many requests from {what}; slow down and retry later", counter="rate_limited")
+    # Whole sentences per scope, so that a translation can agree with each.
+    if scope == "ip":
+        detail = _("Too many requests from this address; slow down and retry later")
+    else:
+        detail = _("Too many requests from this site key; slow down and retry later")
+    return Reject(429, detail, counter="rate_limited")
 
 
 # --- bots --------------------------------------------------------------------------------------
@@ -228,32 +233,42 @@ def read_body(request: HttpRequest, limit: int) -> bytes:
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        raise Reject(400, "Invalid Content-Length header") from None
+        raise Reject(400, _("Invalid Content-Length header")) from None
     if declared > limit:
-        raise Reject(413, f"Request body too large: {declared} bytes (at most {limit})", counter="too_large")
+        detail = _("Request body too large: %(size)s bytes (at most %(limit)s)") % {
+            "size": declared,
+            "limit": limit,
+        }
+        raise Reject(413, detail, counter="too_large")
     body = request.body
     if len(body) > limit:
-        raise Reject(413, f"Request body too large (at most {limit} bytes)", counter="too_large")
+        detail = _("Request body too large (at most %(limit)s bytes)") % {"limit": limit}
+        raise Reject(413, detail, counter="too_large")
     return body
 
 
 def parse_json(body: bytes) -> Any:
     if not body.strip():
-        raise Reject(400, "Empty request body: expected a JSON object", counter="malformed")
+        raise Reject(400, _("Empty request body: expected a JSON object"), counter="malformed")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise Reject(400, f"Body is not UTF-8 text (byte {exc.start})", counter="malformed") from None
+        detail = _("Body is not UTF-8 text (byte %(byte)s)") % {"byte": exc.start}
+        raise Reject(400, detail, counter="malformed") from None
     try:
         data = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} column {exc.colno}"
-        hint = " (truncated?)" if exc.pos >= len(text.rstrip()) else ""
-        raise Reject(400, f"Malformed JSON at {where}: {exc.msg}{hint}", counter="malformed") from None
+        where = {"line": exc.lineno, "column": exc.colno, "problem": exc.msg}
+        if exc.pos >= len(text.rstrip()):
+            detail = _("Malformed JSON at line %(line)s column %(column)s: %(problem)s (truncated?)") % where
+        else:
+            detail = _("Malformed JSON at line %(line)s column %(column)s: %(problem)s") % where
+        raise Reject(400, detail, counter="malformed") from None
     except (ValueError, RecursionError) as exc:
         # Numbers past the int digit limit, nesting deeper than the parser goes.
+        problem = str(exc)[:120] or _("nested too deep")
         raise Reject(
-            400, f"Malformed JSON: {str(exc)[:120] or 'nested too deep'}", counter="malformed"
+            400, _("Malformed JSON: %(problem)s") % {"problem": problem}, counter="malformed"
         ) from None
     # Escapes can smuggle in what no database column takes (NUL, lone surrogates).
     return scrub(data) if "\\u" in text else data
@@ -273,14 +288,14 @@ def scrub(value: Any) -> Any:
 
 
 def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
+    raise ValueError(_("%(name)s is not a JSON value") % {"name": name})
 
 
 def _finite(raw: str) -> float:
     # Neither database's JSON takes an infinity (1e400 parses to one).
     value = float(raw)
     if not math.isfinite(value):
-        raise ValueError(f"number out of range: {raw[:40]}")
+        raise ValueError(_("number out of range: %(value)s") % {"value": raw[:40]})
     return value
 
 

@@ -77,16 +77,16 @@ TRACKER = Path(__file__).resolve().parent / "static" / "capture" / "lb.js"
 
 def _site(key: Any) -> Site:
     if not isinstance(key, str) or not key:
-        raise Reject(400, "A site key is required", [FieldError("site_key", "Required")])
+        raise Reject(400, _("A site key is required"), [FieldError("site_key", _("Required"))])
     site = services.site_by_key(key) if SITE_KEY_RE.match(key) else None
     if site is None or not site.is_active:
-        raise Reject(404, "Unknown or inactive site key", counter="unknown_key")
+        raise Reject(404, _("Unknown or inactive site key"), counter="unknown_key")
     return site
 
 
 def _check_site(request: HttpRequest, site: Site) -> None:
     if not origin_allowed(site.origins, request_origin(request)):
-        raise Reject(403, "This origin may not use this site key", counter="origin_denied")
+        raise Reject(403, _("This origin may not use this site key"), counter="origin_denied")
     if rate_limited(scope="site", value=site.key):
         raise too_many("site")
 
@@ -141,7 +141,8 @@ def _post_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
         if request.method == "OPTIONS":
             return _preflight_for(request)
         if request.method != "POST":
-            response = json_error(405, f"Method {request.method} not allowed; use POST")
+            detail = _("Method %(method)s not allowed; use POST") % {"method": request.method}
+            response = json_error(405, detail)
             response.headers["Allow"] = "POST, OPTIONS"
             return with_cors(response, request)
         return view(request, *args, **kwargs)
@@ -159,11 +160,12 @@ def _form_input(request: HttpRequest, body: bytes) -> tuple[dict[str, Any], bool
         parsed = parse_json(body)
         if not isinstance(parsed, dict):
             raise Reject(
-                400, 'Expected a JSON object like {"site_key": ..., "fields": {...}}', counter="malformed"
+                400, _('Expected a JSON object like {"site_key": ..., "fields": {...}}'), counter="malformed"
             )
         return parsed, False
     if kind not in FORM_TYPES:
-        raise Reject(415, f"Unsupported content type {kind or '(none)'!r}: send JSON or an HTML form post")
+        detail = _("Unsupported content type %(type)s: send JSON or an HTML form post")
+        raise Reject(415, detail % {"type": repr(kind or "(none)")})
     post: QueryDict = request.POST
     data: dict[str, Any] = {"fields": {}, "utm": {}, "click_ids": {}}
     for raw_name in post:
@@ -228,7 +230,10 @@ def _done(
 def _strings(value: Any, name: str, limit: int) -> str:
     if value is not None and not isinstance(value, (str, int, float)):
         raise Reject(
-            400, f"{name} must be a string", [FieldError(name, "Must be a string")], counter="malformed"
+            400,
+            _("%(name)s must be a string") % {"name": name},
+            [FieldError(name, _("Must be a string"))],
+            counter="malformed",
         )
     return text(value, limit)
 
@@ -262,8 +267,8 @@ def capture_form(request: HttpRequest) -> HttpResponse:
         if not isinstance(fields, dict) or not fields:
             missing = Reject(
                 400,
-                'Expected "fields": an object of submitted values (name, email, phone, message, ...)',
-                [FieldError("fields", "Required: an object")],
+                _('Expected "fields": an object of submitted values (name, email, phone, message, ...)'),
+                [FieldError("fields", _("Required: an object"))],
                 counter="malformed",
             )
             _keep_malformed(request, body, missing, endpoint="form", key=site.key)
@@ -327,8 +332,8 @@ def _visitor_uid(value: Any) -> str:
     if not 8 <= len(uid) <= 64 or not SITE_KEY_RE.match(uid.replace(".", "-")):
         raise Reject(
             400,
-            "visitor_id must be 8-64 letters, digits, '.', '_' or '-'",
-            [FieldError("visitor_id", "Invalid")],
+            _("visitor_id must be 8-64 letters, digits, '.', '_' or '-'"),
+            [FieldError("visitor_id", _("Invalid"))],
         )
     return uid
 
@@ -340,17 +345,15 @@ def track_events(request: HttpRequest) -> HttpResponse:
     try:
         _guard_ip(request)
         if media_type(request) not in JSON_TYPES | {""}:
-            raise Reject(
-                415,
-                f"Unsupported content type {media_type(request)!r}: send JSON (or text/plain from sendBeacon)",
-            )
+            detail = _("Unsupported content type %(type)s: send JSON (or text/plain from sendBeacon)")
+            raise Reject(415, detail % {"type": repr(media_type(request))})
         body = read_body(request, conf("CAPTURE_MAX_BODY"))
         try:
             data = parse_json(body)
             if not isinstance(data, dict):
                 raise Reject(
                     400,
-                    'Expected a JSON object {"site_key", "visitor_id", "hits": [...]}',
+                    _('Expected a JSON object {"site_key", "visitor_id", "hits": [...]}'),
                     counter="malformed",
                 )
         except Reject as exc:
@@ -362,15 +365,17 @@ def track_events(request: HttpRequest) -> HttpResponse:
         if not isinstance(hits, list):
             raise Reject(
                 400,
-                '"hits" must be a list of hits',
-                [FieldError("hits", "Must be a list")],
+                _('"hits" must be a list of hits'),
+                [FieldError("hits", _("Must be a list"))],
                 counter="malformed",
             )
         limit = conf("CAPTURE_MAX_HITS")
         if len(hits) > limit:
-            raise Reject(
-                413, f"Too many hits in one batch: {len(hits)} (at most {limit})", counter="too_large"
-            )
+            detail = _("Too many hits in one batch: %(count)s (at most %(limit)s)") % {
+                "count": len(hits),
+                "limit": limit,
+            }
+            raise Reject(413, detail, counter="too_large")
         uid = _visitor_uid(data.get("visitor_id"))
         user_agent = request.headers.get("User-Agent", "")
         if is_bot(user_agent):
@@ -497,11 +502,12 @@ def inquiry_webhook(request: HttpRequest, provider: str) -> HttpResponse:
     try:
         plugin = load_provider(provider)
         if plugin is None:
-            raise Reject(404, f"Unknown provider {provider[:40]!r}")
+            raise Reject(404, _("Unknown provider %(provider)s") % {"provider": repr(provider[:40])})
         _guard_ip(request)
         kind = media_type(request)
         if kind not in JSON_TYPES | FORM_TYPES:
-            raise Reject(415, f"Unsupported content type {kind or '(none)'!r}: send JSON")
+            detail = _("Unsupported content type %(type)s: send JSON") % {"type": repr(kind or "(none)")}
+            raise Reject(415, detail)
         body = read_body(request, conf("CAPTURE_WEBHOOK_MAX_BODY"))
         try:
             if kind in JSON_TYPES:
@@ -509,7 +515,7 @@ def inquiry_webhook(request: HttpRequest, provider: str) -> HttpResponse:
             else:
                 payload = scrub({k: request.POST.get(k) for k in request.POST})
             if not isinstance(payload, dict):
-                raise Reject(400, "Expected a JSON object (one inquiry)", counter="malformed")
+                raise Reject(400, _("Expected a JSON object (one inquiry)"), counter="malformed")
         except Reject as exc:
             _keep_malformed(request, body, exc, endpoint=f"inquiry/{provider}")
             raise
@@ -521,7 +527,7 @@ def inquiry_webhook(request: HttpRequest, provider: str) -> HttpResponse:
             data = plugin.parse(payload)
         except PayloadError as err:
             unreadable = Reject(
-                422, "The payload cannot be read as an inquiry", err.errors, counter="invalid"
+                422, _("The payload cannot be read as an inquiry"), err.errors, counter="invalid"
             )
             _keep_malformed(request, body, unreadable, endpoint=f"inquiry/{provider}", key=site.key)
             raise unreadable from None

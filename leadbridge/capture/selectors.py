@@ -64,11 +64,11 @@ def _time_page(qs: QuerySet[Inquiry], *, cursor: str | None, limit: int, descend
     if cursor:
         values = decode_cursor(cursor)
         if len(values) != 2 or not isinstance(values[1], int) or not isinstance(values[0], str):
-            raise field_error("cursor", "Invalid cursor")
+            raise field_error("cursor", _("Invalid cursor"))
         try:
             at = dt.datetime.fromisoformat(values[0])
         except ValueError as exc:
-            raise field_error("cursor", "Invalid cursor") from exc
+            raise field_error("cursor", _("Invalid cursor")) from exc
         op = "lt" if descending else "gt"
         qs = qs.filter(Q(**{f"occurred_at__{op}": at}) | Q(occurred_at=at, **{f"id__{op}": values[1]}))
     order = ("-occurred_at", "-id") if descending else ("occurred_at", "id")
@@ -147,7 +147,7 @@ def inquiry_get(*, user: Any, inquiry_id: int) -> Inquiry:
         .first()
     )
     if inquiry is None:
-        raise NotFound("Inquiry not found")
+        raise NotFound(_("Inquiry not found"))
     return inquiry
 
 
@@ -171,7 +171,7 @@ def junk_share(
     require(user, Perm.INQUIRY_VIEW)
     column = JUNK_SHARE_BY.get(by)
     if column is None:
-        raise field_error("by", f"Must be one of: {', '.join(JUNK_SHARE_BY)}")
+        raise field_error("by", _("Must be one of: %(choices)s") % {"choices": ", ".join(JUNK_SHARE_BY)})
     qs = Inquiry.objects.visible_to(user).filter(cls__isnull=False)
     start, end = period_bounds(date_from, date_to)
     if start is not None:

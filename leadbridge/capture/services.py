@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from leadbridge.accounts.models import User
 from leadbridge.accounts.services import notify
@@ -76,7 +77,7 @@ def _clean_origins(origins: Any) -> list[str]:
     if origins is None:
         return []
     if isinstance(origins, str) or not isinstance(origins, Iterable):
-        raise field_error("origins", "Must be a list of origins like https://example.com")
+        raise field_error("origins", _("Must be a list of origins like https://example.com"))
     out: list[str] = []
     errors: list[FieldError] = []
     for i, raw in enumerate(origins):
@@ -96,9 +97,8 @@ def _clean_origins(origins: Any) -> list[str]:
             or parts.username
             or len(text) > 200
         ):
-            errors.append(
-                FieldError(f"origins[{i}]", f"Not an origin like https://example.com: {text[:80]!r}")
-            )
+            message = _("Not an origin like https://example.com: %(value)s") % {"value": repr(text[:80])}
+            errors.append(FieldError(f"origins[{i}]", message))
             continue
         origin = f"{parts.scheme}://{parts.hostname.lower()}" + (f":{port}" if port else "")
         if origin not in out:
@@ -114,7 +114,7 @@ def _clean_site_name(name: Any) -> str:
     except Invalid as exc:
         raise field_error("name", str(exc)) from exc
     if not text:
-        raise field_error("name", "A site needs a name")
+        raise field_error("name", _("A site needs a name"))
     return text
 
 
@@ -151,7 +151,7 @@ def site_update(
         require(actor, Perm.SITE_MANAGE)
     site = Site.objects.select_for_update().filter(pk=site_id).first()
     if site is None:
-        raise NotFound("Site not found")
+        raise NotFound(_("Site not found"))
     before = {"name": site.name, "origins": list(site.origins), "is_active": site.is_active, "key": site.key}
     old_key = site.key
     if name is not None:
@@ -373,7 +373,7 @@ VISIT_GAP = dt.timedelta(minutes=30)
 def _clean_uid(visitor_uid: Any) -> str:
     uid = visitor_uid.strip() if isinstance(visitor_uid, str) else ""
     if not uid or len(uid) > 64 or not uid.isascii() or not uid.isprintable():
-        raise field_error("visitor_id", "A visitor id of 1-64 printable ASCII characters is required")
+        raise field_error("visitor_id", _("A visitor id of 1-64 printable ASCII characters is required"))
     return uid
 
 
@@ -485,7 +485,7 @@ def track_hits(
     """
     uid = _clean_uid(visitor_uid)
     if not isinstance(hits, list):
-        raise field_error("hits", "Must be a list of hits")
+        raise field_error("hits", _("Must be a list of hits"))
     now = clock.now()
     hosts = _site_hosts(site)
     rows: list[tuple[Any, ...]] = []
@@ -737,7 +737,7 @@ def parse_when(value: Any, *, name: str = "occurred_at") -> dt.datetime | None:
     else:
         parsed = None
     if parsed is None:
-        raise field_error(name, "Not an ISO 8601 date-time, e.g. 2026-03-01T10:15:00Z")
+        raise field_error(name, _("Not an ISO 8601 date-time, e.g. 2026-03-01T10:15:00Z"))
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
     return parsed
@@ -747,15 +747,20 @@ def _clean_dialog(errors: list[FieldError], raw: Any) -> list[dict[str, str]]:
     if raw in (None, ""):
         return []
     if not isinstance(raw, list):
-        errors.append(FieldError("dialog", 'Must be a list of {"from", "text", "at"} messages'))
+        errors.append(FieldError("dialog", _('Must be a list of {"from", "text", "at"} messages')))
         return []
     if len(raw) > DIALOG_MAX:
-        errors.append(FieldError("dialog", f"At most {DIALOG_MAX} messages (got {len(raw)})"))
+        message = ngettext(
+            "At most %(limit)d message (got %(count)d)",
+            "At most %(limit)d messages (got %(count)d)",
+            DIALOG_MAX,
+        ) % {"limit": DIALOG_MAX, "count": len(raw)}
+        errors.append(FieldError("dialog", message))
         return []
     out: list[dict[str, str]] = []
     for i, item in enumerate(raw):
         if not isinstance(item, Mapping):
-            errors.append(FieldError(f"dialog[{i}]", 'Must be an object {"from", "text", "at"}'))
+            errors.append(FieldError(f"dialog[{i}]", _('Must be an object {"from", "text", "at"}')))
             continue
         out.append(
             {
@@ -813,9 +818,13 @@ def _prepare(
 ) -> _Prepared:
     errors: list[FieldError] = []
     if kind not in InquiryKind.values:
-        errors.append(FieldError("kind", f"Unknown kind {kind!r}; one of: {', '.join(InquiryKind.values)}"))
+        message = _("Unknown kind %(kind)s; one of: %(choices)s") % {
+            "kind": repr(kind),
+            "choices": ", ".join(InquiryKind.values),
+        }
+        errors.append(FieldError("kind", message))
     if not isinstance(fields, Mapping):
-        raise ValidationFailed([*errors, FieldError("fields", "Must be an object of field values")])
+        raise ValidationFailed([*errors, FieldError("fields", _("Must be an object of field values"))])
     defs = custom_field_defs()
     contact_data, subject, message, extra = _split_fields(fields, defs)
     clean = clean_contact_input(contact_data, defs=defs, partial=True)
@@ -832,14 +841,14 @@ def _prepare(
         errors.extend(exc.errors)
     now = clock.now()
     if when is not None and when > now + dt.timedelta(minutes=5):
-        errors.append(FieldError("occurred_at", "Is in the future"))
+        errors.append(FieldError("occurred_at", _("Is in the future")))
     key = _text(errors, "idempotency_key", idempotency_key, 128)
     provider_text = _text(errors, "provider", provider, 40).lower()
     ext = _text(errors, "external_id", external_id, 128)
     number = _text(errors, "tracking_number", tracking_number, 32)
     recording = _text(errors, "recording_url", recording_url, 2000)
     if recording and urlsplit(recording).scheme not in {"http", "https"}:
-        errors.append(FieldError("recording_url", "Must be an http(s) URL"))
+        errors.append(FieldError("recording_url", _("Must be an http(s) URL")))
     duration: int | None = None
     if duration_seconds not in (None, ""):
         try:
@@ -847,7 +856,8 @@ def _prepare(
             if isinstance(duration_seconds, bool) or not 0 <= duration <= 7 * 86400:
                 raise ValueError
         except (TypeError, ValueError):
-            errors.append(FieldError("duration_seconds", "Must be a whole number of seconds (0-604800)"))
+            message = _("Must be a whole number of seconds (0-604800)")
+            errors.append(FieldError("duration_seconds", message))
             duration = None
     transcript_text = _text(errors, "transcript", transcript, TRANSCRIPT_MAX)
     dialog_rows = _clean_dialog(errors, dialog)
@@ -1029,7 +1039,7 @@ def _capture(p: _Prepared, *, actor: Any) -> Inquiry:
             contact = contact_update(actor=None, contact_id=contact.pk, data=fill, reason="inquiry")
     else:
         if not any(p.contact_data.get(k) for k in ("name", "first_name", "last_name", "email", "phone")):
-            raise field_error("fields", "Give at least a name, an email or a phone")
+            raise field_error("fields", _("Give at least a name, an email or a phone"))
         manager = _next_sales_manager()
         data = dict(p.contact_data)
         if manager is not None:
@@ -1120,7 +1130,7 @@ def _inquiry_for(actor: Any, inquiry_id: int, perm: Perm) -> Inquiry:
         .first()
     )
     if inquiry is None:
-        raise NotFound("Inquiry not found")
+        raise NotFound(_("Inquiry not found"))
     return inquiry
 
 
@@ -1129,7 +1139,11 @@ def _class_by_key(key: Any, *, name: str = "class") -> InquiryClass:
     cls = InquiryClass.objects.filter(key=text, is_active=True).first() if text else None
     if cls is None:
         keys = ", ".join(InquiryClass.objects.filter(is_active=True).values_list("key", flat=True))
-        raise field_error(name, f"Unknown inquiry class {text!r}; one of: {keys}")
+        message = _("Unknown inquiry class %(key)s; one of: %(choices)s") % {
+            "key": repr(text),
+            "choices": keys,
+        }
+        raise field_error(name, message)
     return cls
 
 
@@ -1139,8 +1153,17 @@ def _comment(value: Any, *, required: bool, why: str = "") -> str:
     except Invalid as exc:
         raise field_error("comment", str(exc)) from exc
     if required and not text:
-        raise field_error("comment", why or "A comment is required")
+        raise field_error("comment", why or _("A comment is required"))
     return text
+
+
+def _already_reviewed(status: str) -> str:
+    # Whole sentences per state, so that a translation can agree with each.
+    if status == ReviewStatus.CONFIRMED:
+        return _("The class is already confirmed")
+    if status == ReviewStatus.DISPUTED:
+        return _("The class is already disputed")
+    return _("The class is already resolved")
 
 
 def _class_ref(cls: InquiryClass | None) -> str | None:
@@ -1167,7 +1190,7 @@ def inquiry_classify(*, actor: Any, inquiry_id: int, class_key: str, comment: st
     cls = _class_by_key(class_key)
     text = _comment(comment, required=False)
     if inquiry.review_status == ReviewStatus.DISPUTED:
-        raise Conflict("The class is disputed; the head of sales decides it now")
+        raise Conflict(_("The class is disputed; the head of sales decides it now"))
     previous = inquiry.cls
     if previous is not None and previous.pk == cls.pk:
         return inquiry
@@ -1218,12 +1241,12 @@ def inquiry_review(*, actor: Any, inquiry_id: int, action: str, comment: str = "
     heads of sales."""
     inquiry = _inquiry_for(actor, inquiry_id, Perm.INQUIRY_REVIEW)
     if action not in {"confirm", "dispute"}:
-        raise field_error("action", "Must be confirm or dispute")
-    text = _comment(comment, required=action == "dispute", why="Say why the class is wrong")
+        raise field_error("action", _("Must be confirm or dispute"))
+    text = _comment(comment, required=action == "dispute", why=_("Say why the class is wrong"))
     if inquiry.cls is None:
-        raise Conflict("The inquiry is not classified yet")
+        raise Conflict(_("The inquiry is not classified yet"))
     if inquiry.review_status != ReviewStatus.NONE:
-        raise Conflict(f"The class is already {inquiry.review_status}")
+        raise Conflict(_already_reviewed(inquiry.review_status))
     now = clock.now()
     status = ReviewStatus.CONFIRMED if action == "confirm" else ReviewStatus.DISPUTED
     inquiry.review_status = status
@@ -1273,7 +1296,7 @@ def inquiry_resolve(*, actor: Any, inquiry_id: int, class_key: str, comment: str
     cls = _class_by_key(class_key)
     text = _comment(comment, required=False)
     if inquiry.review_status != ReviewStatus.DISPUTED:
-        raise Conflict("Only a disputed class can be resolved")
+        raise Conflict(_("Only a disputed class can be resolved"))
     previous = inquiry.cls
     now = clock.now()
     inquiry.cls = cls
@@ -1338,9 +1361,9 @@ def inquiry_first_response(*, actor: Any, inquiry_id: int, at: dt.datetime | Non
     if timezone.is_naive(when):
         when = timezone.make_aware(when, timezone.get_default_timezone())
     if when < inquiry.occurred_at:
-        raise field_error("at", "Cannot be before the inquiry arrived")
+        raise field_error("at", _("Cannot be before the inquiry arrived"))
     if when > clock.now() + dt.timedelta(minutes=5):
-        raise field_error("at", "Is in the future")
+        raise field_error("at", _("Is in the future"))
     if inquiry.first_response_at is not None and inquiry.first_response_at <= when:
         return inquiry
     inquiry.first_response_at = when
@@ -1370,32 +1393,34 @@ def _clean_class(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
         if key == "key":
             text = raw.strip().lower() if isinstance(raw, str) else ""
             if not text or len(text) > 64 or not set(text) <= _CLASS_KEY_CHARS or not text[0].isalpha():
-                errors.append(FieldError("key", "Use 1-64 lower-case latin letters, digits, _ and -"))
+                errors.append(FieldError("key", _("Use 1-64 lower-case latin letters, digits, _ and -")))
             values["key"] = text
         elif key == "name":
             values["name"] = _text(errors, "name", raw, 120)
             if not values["name"]:
-                errors.append(FieldError("name", "A class needs a name"))
+                errors.append(FieldError("name", _("A class needs a name")))
         elif key == "kind":
             if raw not in ClassKind.values:
-                errors.append(
-                    FieldError("kind", f"Unknown kind {raw!r}; one of: {', '.join(ClassKind.values)}")
-                )
+                message = _("Unknown kind %(kind)s; one of: %(choices)s") % {
+                    "kind": repr(raw),
+                    "choices": ", ".join(ClassKind.values),
+                }
+                errors.append(FieldError("kind", message))
             values["kind"] = raw
         elif key == "product":
             values["product"] = _text(errors, "product", raw, 120)
         elif key == "position":
             if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= 1_000_000:
-                errors.append(FieldError("position", "Must be a whole number from 0"))
+                errors.append(FieldError("position", _("Must be a whole number from 0")))
             values["position"] = raw
         elif key == "is_active":
             values["is_active"] = bool(raw)
         else:
-            errors.append(FieldError(key, "Unknown field"))
+            errors.append(FieldError(key, _("Unknown field")))
     if not partial:
         for required in ("key", "name", "kind"):
             if required not in values:
-                errors.append(FieldError(required, "This field is required"))
+                errors.append(FieldError(required, _("This field is required")))
     if errors:
         raise ValidationFailed(errors)
     return values
@@ -1407,7 +1432,8 @@ def inquiry_class_create(*, actor: Any, data: Mapping[str, Any]) -> InquiryClass
         require(actor, Perm.INQUIRY_CLASS_MANAGE)
     values = _clean_class(data, partial=False)
     if InquiryClass.objects.filter(key=values["key"]).exists():
-        raise Conflict(f"Inquiry class {values['key']!r} exists", [FieldError("key", "Already exists")])
+        detail = _("Inquiry class %(key)s exists") % {"key": repr(values["key"])}
+        raise Conflict(detail, [FieldError("key", _("Already exists"))])
     values.setdefault("position", InquiryClass.objects.count())
     cls = InquiryClass.objects.create(**values)
     audit_record(
@@ -1426,9 +1452,9 @@ def inquiry_class_update(*, actor: Any, class_id: int, data: Mapping[str, Any]) 
     require(actor, Perm.INQUIRY_CLASS_MANAGE)
     cls = InquiryClass.objects.select_for_update().filter(pk=class_id).first()
     if cls is None:
-        raise NotFound("Inquiry class not found")
+        raise NotFound(_("Inquiry class not found"))
     if "key" in data:
-        raise field_error("key", "A class's key cannot change")
+        raise field_error("key", _("A class's key cannot change"))
     values = _clean_class(data, partial=True)
     before = {k: getattr(cls, k) for k in values}
     for k, v in values.items():

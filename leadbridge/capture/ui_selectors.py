@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Exists, Q, QuerySet, Subquery
+from django.utils.translation import gettext as _
 
 from leadbridge.accounts.models import Notification
 from leadbridge.capture.models import (
@@ -164,7 +165,7 @@ def site_get(*, user: Any, site_id: int) -> Site:
     require(user, Perm.SITE_MANAGE)
     site = Site.objects.filter(pk=site_id).first()
     if site is None:
-        raise NotFound("Site not found")
+        raise NotFound(_("Site not found"))
     return site
 
 
@@ -172,7 +173,7 @@ def inquiry_class_get(*, user: Any, class_id: int) -> InquiryClass:
     require(user, Perm.INQUIRY_CLASS_MANAGE)
     cls = InquiryClass.objects.filter(pk=class_id).first()
     if cls is None:
-        raise NotFound("Inquiry class not found")
+        raise NotFound(_("Inquiry class not found"))
     return cls
 
 
@@ -200,5 +201,5 @@ def notification_get(*, user: Any, notification_id: int) -> Notification:
     """One of `user`'s own notifications (anyone else's is NotFound)."""
     item = Notification.objects.filter(user_id=user.pk, pk=notification_id).first()
     if item is None:
-        raise NotFound("Notification not found")
+        raise NotFound(_("Notification not found"))
     return item

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Max, Sum
+from django.utils.translation import gettext as _
 
 from leadbridge.core.errors import FieldError
 from leadbridge.marketing.models import Channel, ChannelRule, RuleField, RuleOp
@@ -121,16 +122,19 @@ def condition_errors(field: str, op: str, value: str, *, suffix: str = "") -> li
     """Why a condition cannot be compiled (empty when it can)."""
     errors: list[FieldError] = []
     if field not in RuleField.values:
-        errors.append(FieldError(f"field{suffix}", f"Unknown field; one of: {', '.join(RuleField.values)}"))
+        message = _("Unknown field; one of: %(choices)s") % {"choices": ", ".join(RuleField.values)}
+        errors.append(FieldError(f"field{suffix}", message))
     if op not in RuleOp.values:
-        errors.append(FieldError(f"op{suffix}", f"Unknown operator; one of: {', '.join(RuleOp.values)}"))
+        message = _("Unknown operator; one of: %(choices)s") % {"choices": ", ".join(RuleOp.values)}
+        errors.append(FieldError(f"op{suffix}", message))
     if op != RuleOp.EXISTS and op in RuleOp.values and not value.strip():
-        errors.append(FieldError(f"value{suffix}", "A value is required for this operator"))
+        errors.append(FieldError(f"value{suffix}", _("A value is required for this operator")))
     if op == RuleOp.REGEX and value.strip():
         try:
             re.compile(value)
         except re.error as exc:
-            errors.append(FieldError(f"value{suffix}", f"Invalid regular expression: {exc}"))
+            message = _("Invalid regular expression: %(problem)s") % {"problem": exc}
+            errors.append(FieldError(f"value{suffix}", message))
     return errors
 
 

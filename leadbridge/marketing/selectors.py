@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
 
 from leadbridge.core.errors import NotFound, field_error
 from leadbridge.core.pagination import Page, keyset_page
@@ -28,7 +29,7 @@ def channel_get(*, user: Any, channel_id: int) -> Channel:
     require(user, Perm.CAMPAIGN_VIEW)
     channel = Channel.objects.filter(pk=channel_id).first()
     if channel is None:
-        raise NotFound("Channel not found")
+        raise NotFound(_("Channel not found"))
     return channel
 
 
@@ -41,7 +42,7 @@ def rule_list(*, user: Any) -> QuerySet[ChannelRule]:
 def rule_get(*, user: Any, rule_id: int) -> ChannelRule:
     rule = rule_list(user=user).filter(pk=rule_id).first()
     if rule is None:
-        raise NotFound("Channel rule not found")
+        raise NotFound(_("Channel rule not found"))
     return rule
 
 
@@ -74,7 +75,7 @@ def campaign_get(*, user: Any, campaign_id: int) -> Campaign:
     require(user, Perm.CAMPAIGN_VIEW)
     campaign = Campaign.objects.select_related("channel").filter(pk=campaign_id).first()
     if campaign is None:
-        raise NotFound("Campaign not found")
+        raise NotFound(_("Campaign not found"))
     return campaign
 
 
@@ -86,7 +87,7 @@ def campaign_choices(*, user: Any) -> QuerySet[Campaign]:
 
 def _period(qs: QuerySet[Spend], date_from: dt.date | None, date_to: dt.date | None) -> QuerySet[Spend]:
     if date_from and date_to and date_to < date_from:
-        raise field_error("to", "The period ends before it starts")
+        raise field_error("to", _("The period ends before it starts"))
     if date_from:
         qs = qs.filter(date__gte=date_from)
     if date_to:
@@ -153,7 +154,7 @@ def spend_totals(
     """
     require(user, Perm.SPEND_VIEW)
     if by not in _GROUP:
-        raise field_error("by", f"One of: {', '.join(_GROUP)}")
+        raise field_error("by", _("One of: %(choices)s") % {"choices": ", ".join(_GROUP)})
     key, name = _GROUP[by]
     qs = _spend_filtered(date_from=date_from, date_to=date_to, channel=channel, campaign=campaign)
     if campaign_ids is not None:

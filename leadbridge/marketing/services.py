@@ -14,6 +14,8 @@ from typing import Any, Literal, Protocol
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max, ProtectedError
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from leadbridge.core import clock
 from leadbridge.core.audit import audit_record, diff
@@ -111,7 +113,7 @@ def _collect(errors: list[FieldError], name: str, fn: Any, *args: Any, **kwargs:
 
 
 def _unknown_fields(data: Mapping[str, Any], allowed: set[str]) -> list[FieldError]:
-    return [FieldError(k, "Unknown field") for k in data if k not in allowed]
+    return [FieldError(k, _("Unknown field")) for k in data if k not in allowed]
 
 
 def channel_by_ref(ref: Any) -> Channel | None:
@@ -132,7 +134,7 @@ def _channel_ref(ref: Any, errors: list[FieldError], field: str = "channel") -> 
         return None
     channel = channel_by_ref(ref)
     if channel is None:
-        errors.append(FieldError(field, f"No channel {str(ref)[:40]!r}"))
+        errors.append(FieldError(field, _("No channel %(channel)s") % {"channel": repr(str(ref)[:40])}))
     return channel
 
 
@@ -157,9 +159,9 @@ def _clean_channel(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
         if key is not None:
             key = key.lower()
             if not key:
-                errors.append(FieldError("key", "A key is required"))
+                errors.append(FieldError("key", _("A key is required")))
             elif V.key_from_name(key) != key:
-                errors.append(FieldError("key", "Use lower-case letters, digits and _ only"))
+                errors.append(FieldError("key", _("Use lower-case letters, digits and _ only")))
             else:
                 out["key"] = key
     if "name" in data or not partial:
@@ -167,14 +169,14 @@ def _clean_channel(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
         if name == "" and not partial and out.get("key"):
             name = out["key"].replace("_", " ").capitalize()
         if name == "":
-            errors.append(FieldError("name", "A name is required"))
+            errors.append(FieldError("name", _("A name is required")))
         elif name is not None:
             out["name"] = name
     if data.get("position") not in (None, ""):
         try:
             out["position"] = int(data["position"])
         except (TypeError, ValueError):
-            errors.append(FieldError("position", "Must be a whole number"))
+            errors.append(FieldError("position", _("Must be a whole number")))
     if "is_active" in data:
         active = _collect(errors, "is_active", V.boolean, data["is_active"])
         if active is not None:
@@ -189,7 +191,8 @@ def channel_create(*, actor: Any, data: Mapping[str, Any]) -> Channel:
     require(actor, Perm.CHANNEL_MANAGE)
     values = _clean_channel(data, partial=False)
     if Channel.objects.filter(key=values["key"]).exists():
-        raise Conflict(f"Channel {values['key']!r} exists", [FieldError("key", "Already exists")])
+        detail = _("Channel %(key)s exists") % {"key": repr(values["key"])}
+        raise Conflict(detail, [FieldError("key", _("Already exists"))])
     if "position" not in values:
         values["position"] = (Channel.objects.aggregate(m=Max("position"))["m"] or 0) + 10
     channel = Channel.objects.create(**values)
@@ -205,15 +208,18 @@ def channel_update(*, actor: Any, channel_id: int, data: Mapping[str, Any]) -> C
     require(actor, Perm.CHANNEL_MANAGE)
     channel = Channel.objects.select_for_update().filter(pk=channel_id).first()
     if channel is None:
-        raise NotFound("Channel not found")
+        raise NotFound(_("Channel not found"))
     values = _clean_channel(data, partial=True)
     if channel.key in BUILT_IN_CHANNELS:
         if values.get("key", channel.key) != channel.key:
-            raise field_error("key", f"{channel.key!r} is built in: its key cannot change")
+            message = _("%(key)s is built in: its key cannot change") % {"key": repr(channel.key)}
+            raise field_error("key", message)
         if values.get("is_active") is False:
-            raise field_error("is_active", f"{channel.key!r} is built in: it cannot be switched off")
+            message = _("%(key)s is built in: it cannot be switched off") % {"key": repr(channel.key)}
+            raise field_error("is_active", message)
     if "key" in values and Channel.objects.filter(key=values["key"]).exclude(pk=channel.pk).exists():
-        raise Conflict(f"Channel {values['key']!r} exists", [FieldError("key", "Already exists")])
+        detail = _("Channel %(key)s exists") % {"key": repr(values["key"])}
+        raise Conflict(detail, [FieldError("key", _("Already exists"))])
     before = _snapshot(channel, list(values))
     for k, v in values.items():
         setattr(channel, k, v)
@@ -239,17 +245,17 @@ def channel_delete(*, actor: Any, channel_id: int) -> None:
     require(actor, Perm.CHANNEL_MANAGE)
     channel = Channel.objects.select_for_update().filter(pk=channel_id).first()
     if channel is None:
-        raise NotFound("Channel not found")
+        raise NotFound(_("Channel not found"))
     if channel.key in BUILT_IN_CHANNELS:
-        raise Conflict(f"{channel.key!r} is built in and cannot be deleted")
+        raise Conflict(_("%(key)s is built in and cannot be deleted") % {"key": repr(channel.key)})
     if channel.rules.exists() or channel.campaigns.exists():
-        raise Conflict("The channel is used by rules or campaigns; switch it off instead")
+        raise Conflict(_("The channel is used by rules or campaigns; switch it off instead"))
     before = _snapshot(channel, ["key", "name"])
     try:
         with transaction.atomic():
             channel.delete()
     except ProtectedError:
-        raise Conflict("The channel has spend or touches; switch it off instead") from None
+        raise Conflict(_("The channel has spend or touches; switch it off instead")) from None
     audit_record(
         actor=actor, action="channel.delete", object_type="channel", object_id=channel_id, before=before
     )
@@ -261,11 +267,11 @@ def channel_move(*, actor: Any, channel_id: int, direction: Literal["up", "down"
     """Swap a channel with its neighbour in the display order (positions renumbered 10, 20, ...)."""
     require(actor, Perm.CHANNEL_MANAGE)
     if direction not in ("up", "down"):
-        raise field_error("direction", "Must be 'up' or 'down'")
+        raise field_error("direction", _("Must be 'up' or 'down'"))
     ordered = list(Channel.objects.select_for_update().order_by("position", "id"))
     index = next((i for i, c in enumerate(ordered) if c.pk == channel_id), None)
     if index is None:
-        raise NotFound("Channel not found")
+        raise NotFound(_("Channel not found"))
     other = index - 1 if direction == "up" else index + 1
     if 0 <= other < len(ordered):
         ordered[index], ordered[other] = ordered[other], ordered[index]
@@ -299,7 +305,7 @@ def _clean_rule(data: Mapping[str, Any], *, current: ChannelRule | None) -> dict
     if "channel" in data or not partial:
         channel = _channel_ref(data.get("channel"), errors)
         if channel is None and not any(e.field == "channel" for e in errors):
-            errors.append(FieldError("channel", "A channel is required"))
+            errors.append(FieldError("channel", _("A channel is required")))
         elif channel is not None:
             out["channel"] = channel
     for name, limit in (
@@ -318,7 +324,7 @@ def _clean_rule(data: Mapping[str, Any], *, current: ChannelRule | None) -> dict
         try:
             out["position"] = int(data["position"])
         except (TypeError, ValueError):
-            errors.append(FieldError("position", "Must be a whole number"))
+            errors.append(FieldError("position", _("Must be a whole number")))
     if "is_active" in data:
         active = _collect(errors, "is_active", V.boolean, data["is_active"])
         if active is not None:
@@ -332,7 +338,7 @@ def _clean_rule(data: Mapping[str, Any], *, current: ChannelRule | None) -> dict
     errors += rule_cache.condition_errors(merged("field"), merged("op"), merged("value"))
     if merged("field2") or merged("op2") or merged("value2"):
         if not merged("field2"):
-            errors.append(FieldError("field2", "Choose the field of the second condition (or clear it)"))
+            errors.append(FieldError("field2", _("Choose the field of the second condition (or clear it)")))
         else:
             errors += rule_cache.condition_errors(
                 merged("field2"), merged("op2") or RuleOp.EXISTS, merged("value2"), suffix="2"
@@ -376,7 +382,7 @@ def channel_rule_create(*, actor: Any, data: Mapping[str, Any]) -> ChannelRule:
 def _rule_for_update(rule_id: int) -> ChannelRule:
     rule = ChannelRule.objects.select_for_update().filter(pk=rule_id).first()
     if rule is None:
-        raise NotFound("Channel rule not found")
+        raise NotFound(_("Channel rule not found"))
     return rule
 
 
@@ -426,7 +432,7 @@ def channel_rule_move(*, actor: Any, rule_id: int, direction: Literal["up", "dow
     """Swap a rule with its neighbour above or below (positions renumbered 10, 20, ...)."""
     require(actor, Perm.CHANNEL_MANAGE)
     if direction not in ("up", "down"):
-        raise field_error("direction", "Must be 'up' or 'down'")
+        raise field_error("direction", _("Must be 'up' or 'down'"))
     _rule_for_update(rule_id)
     _renumber_rules()
     ordered = list(ChannelRule.objects.order_by("position", "id"))
@@ -476,13 +482,14 @@ def _clean_campaign(data: Mapping[str, Any], *, current: Campaign | None) -> dic
     if "name" in data or not partial:
         name = _collect(errors, "name", V.text, data.get("name"), max_length=200)
         if name == "":
-            errors.append(FieldError("name", "A name is required"))
+            errors.append(FieldError("name", _("A name is required")))
         elif name is not None:
             out["name"] = name
     if "type" in data or not partial:
         kind = data.get("type") or CampaignType.NOTIFICATION
         if kind not in CampaignType.values:
-            errors.append(FieldError("type", f"One of: {', '.join(CampaignType.values)}"))
+            message = _("One of: %(choices)s") % {"choices": ", ".join(CampaignType.values)}
+            errors.append(FieldError("type", message))
         else:
             out["type"] = kind
     if "channel" in data:
@@ -518,7 +525,7 @@ def _clean_campaign(data: Mapping[str, Any], *, current: Campaign | None) -> dic
     starts = out.get("starts_on", current.starts_on if current else None)
     ends = out.get("ends_on", current.ends_on if current else None)
     if starts and ends and ends < starts:
-        errors.append(FieldError("ends_on", "Ends before it starts"))
+        errors.append(FieldError("ends_on", _("Ends before it starts")))
     if errors:
         raise ValidationFailed(errors)
     utm = out.get("utm_campaign")
@@ -528,9 +535,10 @@ def _clean_campaign(data: Mapping[str, Any], *, current: Campaign | None) -> dic
             clash = clash.exclude(pk=current.pk)
         other = clash.first()
         if other is not None:
+            names = {"utm": repr(utm), "name": repr(other.name)}
             raise Conflict(
-                f"utm_campaign {utm!r} belongs to campaign {other.name!r}",
-                [FieldError("utm_campaign", f"Already used by {other.name!r}")],
+                _("utm_campaign %(utm)s belongs to campaign %(name)s") % names,
+                [FieldError("utm_campaign", _("Already used by %(name)s") % names)],
             )
     return out
 
@@ -551,7 +559,7 @@ def campaign_create(*, actor: Any, data: Mapping[str, Any]) -> Campaign:
             campaign = Campaign.objects.create(**values)
     except IntegrityError:
         raise Conflict(
-            "utm_campaign is taken", [FieldError("utm_campaign", "Already used by another campaign")]
+            _("utm_campaign is taken"), [FieldError("utm_campaign", _("Already used by another campaign"))]
         ) from None
     audit_record(
         actor=actor,
@@ -568,7 +576,7 @@ def campaign_update(*, actor: Any, campaign_id: int, data: Mapping[str, Any]) ->
     require(actor, Perm.CAMPAIGN_MANAGE)
     campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
     if campaign is None:
-        raise NotFound("Campaign not found")
+        raise NotFound(_("Campaign not found"))
     values = _clean_campaign(data, current=campaign)
     before = _campaign_snapshot(campaign)
     for k, v in values.items():
@@ -581,7 +589,8 @@ def campaign_update(*, actor: Any, campaign_id: int, data: Mapping[str, Any]) ->
                 campaign.save()
         except IntegrityError:
             raise Conflict(
-                "utm_campaign is taken", [FieldError("utm_campaign", "Already used by another campaign")]
+                _("utm_campaign is taken"),
+                [FieldError("utm_campaign", _("Already used by another campaign"))],
             ) from None
         audit_record(
             actor=actor,
@@ -610,7 +619,9 @@ def _campaign_ref(ref: Any, errors: list[FieldError]) -> Campaign | None:
     elif isinstance(ref, str):
         found = campaign_for(utm_campaign=ref) or Campaign.objects.filter(name__iexact=ref.strip()).first()
     if found is None:
-        errors.append(FieldError("campaign", f"No campaign {str(ref)[:60]!r}"))
+        errors.append(
+            FieldError("campaign", _("No campaign %(campaign)s") % {"campaign": repr(str(ref)[:60])})
+        )
     return found
 
 
@@ -658,14 +669,14 @@ def _clean_spend(
     errors: list[FieldError] = []
     day = _collect(errors, "date", V.date, date)
     if day is None and not any(e.field == "date" for e in errors):
-        errors.append(FieldError("date", "A date is required"))
+        errors.append(FieldError("date", _("A date is required")))
     camp = _campaign_ref(campaign, errors)
     chan = _channel_ref(channel, errors)
     if chan is None and not any(e.field == "channel" for e in errors):
         if camp is not None and camp.channel_id:
             chan = camp.channel
         else:
-            errors.append(FieldError("channel", "A channel is required"))
+            errors.append(FieldError("channel", _("A channel is required")))
     money = _collect(errors, "amount", V.amount, amount)
     code = _collect(errors, "currency", V.currency, currency, default=camp.currency if camp else "")
     if errors:
@@ -693,7 +704,7 @@ def spend_record(
     if actor is not None:
         require(actor, Perm.SPEND_MANAGE)
     if source not in SpendSource.values:
-        raise field_error("source", f"One of: {', '.join(SpendSource.values)}")
+        raise field_error("source", _("One of: %(choices)s") % {"choices": ", ".join(SpendSource.values)})
     day, chan, camp, money, code = _clean_spend(
         date=date, channel=channel, campaign=campaign, amount=amount, currency=currency
     )
@@ -760,12 +771,13 @@ def _spend_plan(
     errors: list[FieldError] = []
     for target in [*mapping.values(), *defaults]:
         if target not in SPEND_FIELDS:
-            errors.append(FieldError(target, f"Not a spend field; fields: {', '.join(SPEND_FIELDS)}"))
+            message = _("Not a spend field; fields: %(fields)s") % {"fields": ", ".join(SPEND_FIELDS)}
+            errors.append(FieldError(target, message))
     missing = [src for src in mapping if src not in header]
     for src in missing:
-        errors.append(FieldError("--map", f"No column {src!r} in the file"))
+        errors.append(FieldError("--map", _("No column %(column)s in the file") % {"column": repr(src)}))
     if errors:
-        raise ValidationFailed(errors, detail="Invalid mapping")
+        raise ValidationFailed(errors, detail=_("Invalid mapping"))
     columns: list[tuple[int, str]] = []
     used: dict[str, str] = {}
     ignored: list[str] = []
@@ -779,9 +791,10 @@ def _spend_plan(
     present = set(used.values()) | set(defaults)
     lacking = [f for f in ("date", "amount") if f not in present]
     if lacking:
+        no_column = _("No %(field)s column (map one with --map COLUMN=%(name)s)")
         raise ValidationFailed(
-            [FieldError("file", f"No {f!r} column (map one with --map COLUMN={f})") for f in lacking],
-            detail="The file lacks required columns",
+            [FieldError("file", no_column % {"field": repr(f), "name": f}) for f in lacking],
+            detail=_("The file lacks required columns"),
         )
     return columns, used, ignored
 
@@ -834,7 +847,8 @@ def spend_import(
         if channel is None:
             slug = V.key_from_name(name)
             if not slug:
-                report(row, "channel", f"Cannot make a channel key from {name[:40]!r}")
+                message = _("Cannot make a channel key from %(name)s") % {"name": repr(name[:40])}
+                report(row, "channel", message)
                 return None
             channel = Channel.objects.filter(key=slug).first()
             if channel is None:
@@ -868,7 +882,8 @@ def spend_import(
             counts["skipped"] += 1
             continue
         if len(record.values) > width and any(v.strip() for v in record.values[width:]):
-            report(record.row, "row", f"{len(record.values)} values for {width} columns")
+            counted = {"count": len(record.values), "width": width}
+            report(record.row, "row", _("%(count)s values for %(width)s columns") % counted)
             counts["skipped"] += 1
             continue
         row = dict(defaults)
@@ -879,7 +894,7 @@ def spend_import(
         try:
             day = V.date(row.get("date"))
             if day is None:
-                row_errors.append(FieldError("date", "A date is required"))
+                row_errors.append(FieldError("date", _("A date is required")))
         except V.Invalid as exc:
             row_errors.append(FieldError("date", str(exc)))
         try:
@@ -892,7 +907,8 @@ def spend_import(
             row_errors.append(FieldError("currency", str(exc)))
         for name, limit in (("channel", 100), ("campaign", UTM_CAMPAIGN_MAX)):
             if len(row.get(name, "").strip()) > limit:
-                row_errors.append(FieldError(name, f"At most {limit} characters"))
+                message = ngettext("At most %(limit)d character", "At most %(limit)d characters", limit)
+                row_errors.append(FieldError(name, message % {"limit": limit}))
         if row_errors:
             for err in row_errors:
                 report(record.row, err.field, err.message)
@@ -915,7 +931,7 @@ def spend_import(
                     channel = channel_by_ref(rule_cache.UNKNOWN) or channel
         code = V.currency(row.get("currency"), default=campaign.currency if campaign else "")
         assert day is not None and money is not None and channel is not None
-        _, outcome, _ = _spend_upsert(
+        _spend, outcome, _before = _spend_upsert(
             actor=actor,
             date=day,
             channel=channel,

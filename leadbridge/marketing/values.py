@@ -14,6 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -33,13 +35,20 @@ def text(value: Any, *, max_length: int, multiline: bool = False) -> str:
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
-        raise Invalid("Must be text")
+        raise Invalid(_("Must be text"))
     value = _CONTROL.sub("", value).replace("\r\n", "\n")
     if not multiline:
         value = " ".join(value.split())
     value = value.strip()
     if len(value) > max_length:
-        raise Invalid(f"At most {max_length} characters (got {len(value)})")
+        raise Invalid(
+            ngettext(
+                "At most %(limit)d character (got %(length)d)",
+                "At most %(limit)d characters (got %(length)d)",
+                max_length,
+            )
+            % {"limit": max_length, "length": len(value)}
+        )
     return value
 
 
@@ -52,7 +61,7 @@ def date(value: Any) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     if not isinstance(value, str):
-        raise Invalid("Must be a date (YYYY-MM-DD)")
+        raise Invalid(_("Must be a date (YYYY-MM-DD)"))
     raw = value.strip()
     if not raw:
         return None
@@ -64,7 +73,7 @@ def date(value: Any) -> dt.date | None:
             return dt.date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
         parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise Invalid(f"Not a date: {raw[:40]!r} (use YYYY-MM-DD)") from None
+        raise Invalid(_("Not a date: %(value)s (use YYYY-MM-DD)") % {"value": repr(raw[:40])}) from None
     return timezone.localtime(parsed).date() if timezone.is_aware(parsed) else parsed.date()
 
 
@@ -73,9 +82,9 @@ def amount(value: Any, *, allow_blank: bool = False) -> Decimal | None:
     if value is None or value == "":
         if allow_blank:
             return None
-        raise Invalid("An amount is required")
+        raise Invalid(_("An amount is required"))
     if isinstance(value, bool):
-        raise Invalid("Must be a number")
+        raise Invalid(_("Must be a number"))
     if isinstance(value, float):
         value = repr(value)
     if isinstance(value, (int, Decimal)):
@@ -85,7 +94,7 @@ def amount(value: Any, *, allow_blank: bool = False) -> Decimal | None:
         if not raw:
             if allow_blank:
                 return None
-            raise Invalid("An amount is required")
+            raise Invalid(_("An amount is required"))
         if "," in raw and "." not in raw:
             raw = raw.replace(",", ".")
         elif "," in raw:
@@ -93,17 +102,17 @@ def amount(value: Any, *, allow_blank: bool = False) -> Decimal | None:
         try:
             number = Decimal(raw)
         except InvalidOperation:
-            raise Invalid(f"Not a number: {value.strip()[:40]!r}") from None
+            raise Invalid(_("Not a number: %(value)s") % {"value": repr(value.strip()[:40])}) from None
     else:
-        raise Invalid("Must be a number")
+        raise Invalid(_("Must be a number"))
     if not number.is_finite():
-        raise Invalid("Must be a number")
+        raise Invalid(_("Must be a number"))
     if number < 0:
-        raise Invalid("Must not be negative")
+        raise Invalid(_("Must not be negative"))
     if number != number.quantize(Decimal("0.01")):
-        raise Invalid("At most 2 decimal places")
+        raise Invalid(_("At most 2 decimal places"))
     if number > MAX_AMOUNT:
-        raise Invalid(f"At most {MAX_AMOUNT}")
+        raise Invalid(_("At most %(limit)s") % {"limit": MAX_AMOUNT})
     return number.quantize(Decimal("0.01"))
 
 
@@ -111,10 +120,11 @@ def currency(value: Any, *, default: str = "") -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
         return default or default_currency()
     if not isinstance(value, str):
-        raise Invalid("Must be a three-letter currency code")
+        raise Invalid(_("Must be a three-letter currency code"))
     code = value.strip().upper()
     if not _CURRENCY.fullmatch(code):
-        raise Invalid(f"Not a currency code: {value.strip()[:10]!r} (three letters, e.g. RUB, EUR)")
+        message = _("Not a currency code: %(value)s (three letters, e.g. RUB, EUR)")
+        raise Invalid(message % {"value": repr(value.strip()[:10])})
     return code
 
 
@@ -129,7 +139,7 @@ def boolean(value: Any) -> bool:
         return value.strip().lower() in TRUE
     if value is None:
         return False
-    raise Invalid("Must be true or false")
+    raise Invalid(_("Must be true or false"))
 
 
 _TRANSLIT = str.maketrans(

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from leadbridge.capture.providers import INQUIRY_KINDS, InquiryData, PayloadError
 from leadbridge.core.errors import FieldError
@@ -31,26 +33,26 @@ def _str(value: Any, limit: int) -> str:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError("must be a string")
+        raise ValueError(_("must be a string"))
     return str(value).replace("\x00", "").strip()[:limit]
 
 
 def parse_time(value: Any) -> dt.datetime:
     """ISO 8601 (naive = the configured time zone) or a Unix time in seconds or milliseconds."""
     if isinstance(value, bool):
-        raise ValueError("must be an ISO 8601 date-time or a Unix time")
+        raise ValueError(_("must be an ISO 8601 date-time or a Unix time"))
     if isinstance(value, (int, float)):
         seconds = value / 1000 if value > 100_000_000_000 else value
         try:
             return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
         except (OverflowError, OSError, ValueError):
-            raise ValueError("Unix time out of range") from None
+            raise ValueError(_("Unix time out of range")) from None
     if not isinstance(value, str) or not value.strip():
-        raise ValueError("must be an ISO 8601 date-time or a Unix time")
+        raise ValueError(_("must be an ISO 8601 date-time or a Unix time"))
     try:
         parsed = dt.datetime.fromisoformat(value.strip())
     except ValueError:
-        raise ValueError(f"not an ISO 8601 date-time: {value[:40]!r}") from None
+        raise ValueError(_("not an ISO 8601 date-time: %(value)s") % {"value": repr(value[:40])}) from None
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
     return parsed
@@ -60,13 +62,13 @@ def _duration(value: Any) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise ValueError("must be a number of seconds")
+        raise ValueError(_("must be a number of seconds"))
     try:
         seconds = round(float(value))
     except (TypeError, ValueError, OverflowError):
-        raise ValueError("must be a number of seconds") from None
+        raise ValueError(_("must be a number of seconds")) from None
     if not 0 <= seconds <= 7 * 86400:
-        raise ValueError("must be between 0 and 604800 seconds")
+        raise ValueError(_("must be between 0 and 604800 seconds"))
     return seconds
 
 
@@ -74,26 +76,28 @@ def _bounded(value: Any, limit: int) -> str:
     """Identifiers are refused when too long: a cut id could match another inquiry's."""
     out = _str(value, limit + 1)
     if len(out) > limit:
-        raise ValueError(f"at most {limit} characters")
+        raise ValueError(
+            ngettext("at most %(limit)d character", "at most %(limit)d characters", limit) % {"limit": limit}
+        )
     return out
 
 
 def _url(value: Any) -> str:
     url = _str(value, 2000)
     if url and not url.lower().startswith(("http://", "https://")):
-        raise ValueError("must be an http(s) URL")
+        raise ValueError(_("must be an http(s) URL"))
     return url
 
 
 def _messages(value: Any) -> list[dict[str, str]]:
     if not isinstance(value, list):
-        raise ValueError("must be a list of {from, text, at} objects")
+        raise ValueError(_("must be a list of {from, text, at} objects"))
     out: list[dict[str, str]] = []
     for i, item in enumerate(value[:MAX_MESSAGES]):
         if isinstance(item, str):
             item = {"text": item}
         if not isinstance(item, Mapping):
-            raise ValueError(f"item {i} must be an object with from, text and at")
+            raise ValueError(_("item %(index)s must be an object with from, text and at") % {"index": i})
         at = item.get("at")
         out.append(
             {
@@ -117,7 +121,8 @@ def parse(payload: Mapping[str, Any]) -> InquiryData:
 
     kind = str(payload.get("kind") or "").strip().lower()
     if kind not in INQUIRY_KINDS:
-        errors.append(FieldError("kind", f"Required; one of: {', '.join(INQUIRY_KINDS)}"))
+        message = _("Required; one of: %(choices)s") % {"choices": ", ".join(INQUIRY_KINDS)}
+        errors.append(FieldError("kind", message))
     data = InquiryData(kind=kind)
     data.external_id = take("id", _bounded, 128) or ""
     for key in CONTACT_KEYS:
@@ -143,7 +148,7 @@ def parse(payload: Mapping[str, Any]) -> InquiryData:
     # UTM: an object {"source": ...}, flat utm_* keys, or the bare names call trackers use.
     utm_obj = payload.get("utm")
     if utm_obj is not None and not isinstance(utm_obj, Mapping):
-        errors.append(FieldError("utm", 'Must be an object like {"source": "google"}'))
+        errors.append(FieldError("utm", _('Must be an object like {"source": "google"}')))
         utm_obj = None
     for key in UTM_KEYS:
         for name, raw in (
@@ -159,7 +164,7 @@ def parse(payload: Mapping[str, Any]) -> InquiryData:
                 errors.append(FieldError(name, str(exc)))
     click_obj = payload.get("click_ids")
     if click_obj is not None and not isinstance(click_obj, Mapping):
-        errors.append(FieldError("click_ids", 'Must be an object like {"gclid": "..."}'))
+        errors.append(FieldError("click_ids", _('Must be an object like {"gclid": "..."}')))
         click_obj = None
     for key in CLICK_IDS:
         raw = (click_obj or {}).get(key) or payload.get(key)
