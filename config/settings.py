@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "leadbridge.contacts",
     "leadbridge.marketing",
     "leadbridge.capture",
+    "leadbridge.segments",
     "leadbridge.web",
     "leadbridge.api",
     # Only for the bundled Swagger UI assets of /api/v1/docs (without it ninja loads them from a CDN).
