@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
@@ -324,7 +325,7 @@ def _detail(request: HttpRequest, inquiry: Inquiry) -> Inquiry:
 @router.get("", response={200: InquiryPage, **errors(*BASE, 403)}, by_alias=True)
 def list_inquiries(request: HttpRequest, page: Query[PageParams], filters: Query[InquiryFilters]) -> Any:
     """Inquiries you may see, newest first (sales: their own and their team's)."""
-    with located("query", {"class": "query.class"}):
+    with located("query"):
         return inquiry_list(
             user=actor(request),
             channel=filters.channel,
@@ -351,7 +352,7 @@ def create_inquiry(request: HttpRequest, payload: InquiryIn) -> Any:
     if payload.site_key:
         site = site_by_key(payload.site_key)
         if site is None:
-            raise NotFound("No active site with this site_key")
+            raise NotFound(_("No active site with this site_key"))
     with _located_capture():
         inquiry, created = inquiry_capture(
             actor=actor(request),
@@ -409,7 +410,7 @@ def get_inquiry(request: HttpRequest, inquiry_id: Id) -> Any:
 )
 def classify_inquiry(request: HttpRequest, inquiry_id: Id, payload: ClassifyIn) -> Any:
     """Set the class (sales: only inquiries of their own or their team)."""
-    with located("body", {"class": "body.class"}):
+    with located("body"):
         inquiry = inquiry_classify(
             actor=actor(request), inquiry_id=inquiry_id, class_key=payload.class_, comment=payload.comment
         )
@@ -437,7 +438,7 @@ def review_inquiry(request: HttpRequest, inquiry_id: Id, payload: ReviewIn) -> A
 )
 def resolve_inquiry(request: HttpRequest, inquiry_id: Id, payload: ResolveIn) -> Any:
     """The head of sales decides a disputed class."""
-    with located("body", {"class": "body.class"}):
+    with located("body"):
         inquiry = inquiry_resolve(
             actor=actor(request), inquiry_id=inquiry_id, class_key=payload.class_, comment=payload.comment
         )
@@ -453,7 +454,7 @@ def first_response(request: HttpRequest, inquiry_id: Id, payload: FirstResponseI
     """Record the manager's first reply or call back (the earliest one counts)."""
     at = payload.at
     if at is not None and at.tzinfo is None:
-        raise field_error("body.at", "Give a time zone, e.g. 2026-03-01T10:15:00Z")
+        raise field_error("body.at", _("Give a time zone, e.g. 2026-03-01T10:15:00Z"))
     with located("body"):
         inquiry = inquiry_first_response(actor=actor(request), inquiry_id=inquiry_id, at=at or clock.now())
     return _detail(request, inquiry)

@@ -25,13 +25,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from leadbridge.capture import selectors, services, ui_selectors
 from leadbridge.capture.models import ClassKind, Site
-from leadbridge.core.errors import Conflict, ServiceError, ValidationFailed
 from leadbridge.core.roles import Perm, has_perm
-from leadbridge.web.adapters import field_errors, is_partial, require_perm, service_errors, vary_on_htmx
-
-
-def _errors(exc: ServiceError) -> dict[str, str]:
-    return {name: " ".join(msgs) for name, msgs in field_errors(exc.errors).items()}
+from leadbridge.web.adapters import htmx_page, is_partial, require_perm, service_errors, values_form
 
 
 def _origins(text: str) -> list[str]:
@@ -53,35 +48,28 @@ def index(request: HttpRequest) -> HttpResponse:
 # --- sites ---------------------------------------------------------------------------------------
 
 
+def _sites_page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
+    context = {"sites": list(selectors.site_list(user=request.user)), "error_detail": "", "section": "sites"}
+    return render(request, "web/capture_settings/sites.html", {**context, **extra}, status=status)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 @service_errors
 def site_list(request: HttpRequest) -> HttpResponse:
     """The sites; POST registers one."""
     require_perm(request, Perm.SITE_MANAGE)
-    values = {"name": "", "origins": ""}
-    errors: dict[str, str] = {}
-    error_detail = ""
-    status = 200
-    if request.method == "POST":
-        values = {"name": request.POST.get("name", ""), "origins": request.POST.get("origins", "")}
-        try:
-            site = services.site_create(
-                actor=request.user, name=values["name"], origins=_origins(values["origins"])
-            )
-        except (ValidationFailed, Conflict) as exc:
-            errors, error_detail, status = _errors(exc), exc.detail, exc.status
-        else:
-            messages.success(request, _("Site added. Paste the snippet below into its pages."))
-            return redirect(reverse("web:site_snippet", args=[site.pk]))
-    context = {
-        "sites": list(selectors.site_list(user=request.user)),
-        "values": values,
-        "errors": errors,
-        "error_detail": error_detail,
-        "section": "sites",
-    }
-    return render(request, "web/capture_settings/sites.html", context, status=status)
+    return values_form(
+        request,
+        _sites_page,
+        initial={"name": "", "origins": ""},
+        fields=("name", "origins"),
+        save=lambda data: services.site_create(
+            actor=request.user, name=data["name"], origins=_origins(data["origins"])
+        ),
+        ok_message=_("Site added. Paste the snippet below into its pages."),
+        redirect_to=lambda site: reverse("web:site_snippet", args=[site.pk]),
+    )
 
 
 @login_required
@@ -90,38 +78,27 @@ def site_list(request: HttpRequest) -> HttpResponse:
 def site_edit(request: HttpRequest, site_id: int) -> HttpResponse:
     require_perm(request, Perm.SITE_MANAGE)
     site = ui_selectors.site_get(user=request.user, site_id=site_id)
-    values: dict[str, Any] = {
-        "name": site.name,
-        "origins": "\n".join(site.origins or []),
-        "is_active": site.is_active,
-    }
-    errors: dict[str, str] = {}
-    status = 200
-    if request.method == "POST":
-        if request.POST.get("rotate_key"):
-            services.site_update(actor=request.user, site_id=site.pk, rotate_key=True)
-            messages.success(request, _("A new key was issued; the old one stopped working."))
-            return redirect(reverse("web:site_edit", args=[site.pk]))
-        values = {
-            "name": request.POST.get("name", ""),
-            "origins": request.POST.get("origins", ""),
-            "is_active": bool(request.POST.get("is_active")),
-        }
-        try:
-            services.site_update(
-                actor=request.user,
-                site_id=site.pk,
-                name=values["name"],
-                origins=_origins(values["origins"]),
-                is_active=values["is_active"],
-            )
-        except (ValidationFailed, Conflict) as exc:
-            errors, status = _errors(exc), exc.status
-        else:
-            messages.success(request, _("Changes saved."))
-            return redirect(reverse("web:site_list"))
-    context = {"site": site, "values": values, "errors": errors, "section": "sites"}
-    return render(request, "web/capture_settings/site_form.html", context, status=status)
+    if request.method == "POST" and request.POST.get("rotate_key"):
+        services.site_update(actor=request.user, site_id=site.pk, rotate_key=True)
+        messages.success(request, _("A new key was issued; the old one stopped working."))
+        return redirect(reverse("web:site_edit", args=[site.pk]))
+    return values_form(
+        request,
+        "web/capture_settings/site_form.html",
+        context={"site": site, "section": "sites"},
+        initial={"name": site.name, "origins": "\n".join(site.origins or []), "is_active": site.is_active},
+        fields=("name", "origins"),
+        checkboxes=("is_active",),
+        save=lambda data: services.site_update(
+            actor=request.user,
+            site_id=site.pk,
+            name=data["name"],
+            origins=_origins(data["origins"]),
+            is_active=data["is_active"],
+        ),
+        ok_message=_("Changes saved."),
+        redirect_to=reverse("web:site_list"),
+    )
 
 
 def _base_url(request: HttpRequest) -> str:
@@ -187,19 +164,17 @@ def site_snippet(request: HttpRequest, site_id: int) -> HttpResponse:
 CLASS_FIELDS = ("key", "name", "kind", "product")
 
 
-def _classes_response(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
+def _classes_page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
     usage = ui_selectors.class_usage(user=request.user)
     context: dict[str, Any] = {
         "rows": [(c, usage.get(c.pk, 0)) for c in selectors.inquiry_class_list()],
         "kinds": ClassKind.choices,
-        "values": {"kind": ClassKind.TARGET},
+        "values": {},
         "errors": {},
         "section": "classes",
-        **extra,
     }
-    if is_partial(request) and status == 200:
-        return vary_on_htmx(render(request, "web/capture_settings/_class_rows.html", context))
-    return vary_on_htmx(render(request, "web/capture_settings/classes.html", context, status=status))
+    page, rows = "web/capture_settings/classes.html", "web/capture_settings/_class_rows.html"
+    return htmx_page(request, page, rows, {**context, **extra}, status=status)
 
 
 @login_required
@@ -208,17 +183,15 @@ def _classes_response(request: HttpRequest, *, status: int = 200, **extra: Any) 
 def inquiry_class_list(request: HttpRequest) -> HttpResponse:
     """The classes in the order sales see them; POST adds one (last)."""
     require_perm(request, Perm.INQUIRY_CLASS_MANAGE)
-    if request.method == "POST":
-        values = {k: request.POST.get(k, "") for k in CLASS_FIELDS}
-        try:
-            services.inquiry_class_create(actor=request.user, data=values)
-        except (ValidationFailed, Conflict) as exc:
-            return _classes_response(
-                request, status=exc.status, values=values, errors=_errors(exc), error_detail=exc.detail
-            )
-        messages.success(request, _("Class added."))
-        return redirect(reverse("web:inquiry_class_list"))
-    return _classes_response(request)
+    return values_form(
+        request,
+        _classes_page,
+        initial={"kind": ClassKind.TARGET},
+        fields=CLASS_FIELDS,
+        save=lambda data: services.inquiry_class_create(actor=request.user, data=data),
+        ok_message=_("Class added."),
+        redirect_to=reverse("web:inquiry_class_list"),
+    )
 
 
 @login_required
@@ -227,32 +200,17 @@ def inquiry_class_list(request: HttpRequest) -> HttpResponse:
 def inquiry_class_edit(request: HttpRequest, class_id: int) -> HttpResponse:
     require_perm(request, Perm.INQUIRY_CLASS_MANAGE)
     cls = ui_selectors.inquiry_class_get(user=request.user, class_id=class_id)
-    values: dict[str, Any] = {
-        "name": cls.name,
-        "kind": cls.kind,
-        "product": cls.product,
-        "is_active": cls.is_active,
-    }
-    errors: dict[str, str] = {}
-    status = 200
-    if request.method == "POST":
-        values = {k: request.POST.get(k, "") for k in ("name", "kind", "product")}
-        values["is_active"] = bool(request.POST.get("is_active"))
-        try:
-            services.inquiry_class_update(actor=request.user, class_id=cls.pk, data=values)
-        except (ValidationFailed, Conflict) as exc:
-            errors, status = _errors(exc), exc.status
-        else:
-            messages.success(request, _("Changes saved."))
-            return redirect(reverse("web:inquiry_class_list"))
-    context = {
-        "cls": cls,
-        "values": values,
-        "errors": errors,
-        "kinds": ClassKind.choices,
-        "section": "classes",
-    }
-    return render(request, "web/capture_settings/class_form.html", context, status=status)
+    return values_form(
+        request,
+        "web/capture_settings/class_form.html",
+        context={"cls": cls, "kinds": ClassKind.choices, "section": "classes"},
+        initial={"name": cls.name, "kind": cls.kind, "product": cls.product, "is_active": cls.is_active},
+        fields=("name", "kind", "product"),
+        checkboxes=("is_active",),
+        save=lambda data: services.inquiry_class_update(actor=request.user, class_id=cls.pk, data=data),
+        ok_message=_("Changes saved."),
+        redirect_to=reverse("web:inquiry_class_list"),
+    )
 
 
 def moved(order: list[int], item: int, direction: Literal["up", "down"]) -> list[int]:
@@ -281,5 +239,5 @@ def inquiry_class_move(request: HttpRequest, class_id: int) -> HttpResponse:
             if current[pk].position != position:
                 services.inquiry_class_update(actor=request.user, class_id=pk, data={"position": position})
     if is_partial(request):
-        return _classes_response(request)
+        return _classes_page(request)
     return redirect(reverse("web:inquiry_class_list"))

@@ -29,11 +29,15 @@ from leadbridge.marketing.models import Campaign, CampaignType, ChannelRule, Rul
 from leadbridge.marketing.services import resolve_channel
 from leadbridge.marketing.values import default_currency
 from leadbridge.web.adapters import (
+    field_errors,
+    form_post,
+    htmx_page,
     int_param,
     is_partial,
     require_perm,
     safe_next,
     service_errors,
+    values_form,
     vary_on_htmx,
 )
 from leadbridge.web.forms import RawField, ServiceForm
@@ -223,6 +227,17 @@ def _campaign_initial(campaign: Campaign) -> dict[str, Any]:
     }
 
 
+def _campaign_form(
+    request: HttpRequest, form: CampaignForm, refusal: ServiceError | None = None, **context: Any
+) -> HttpResponse:
+    """The create/edit page; a refusal's errors show next to the fields they name."""
+    if refusal is not None:
+        form.add_service_errors(refusal.errors)
+    context = {"form": form, "section": "campaigns", **context}
+    status = refusal.status if refusal is not None else 200
+    return render(request, "web/marketing/campaign_form.html", context, status=status)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 @service_errors
@@ -230,18 +245,15 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
     require_perm(request, Perm.CAMPAIGN_MANAGE)
     initial = {"is_active": True, "type": CampaignType.NOTIFICATION, "currency": default_currency()}
     form = CampaignForm(request.POST if request.method == "POST" else None, initial=initial)
-    status = 200
-    if request.method == "POST":
-        try:
-            campaign = services.campaign_create(actor=request.user, data=form.service_data())
-        except (ValidationFailed, Conflict) as exc:
-            form.add_service_errors(exc.errors or [])
-            status = exc.status
-        else:
-            messages.success(request, _("Campaign created."))
-            return redirect(reverse("web:campaign_detail", args=[campaign.pk]))
-    context = {"form": form, "creating": True, "section": "campaigns"}
-    return render(request, "web/marketing/campaign_form.html", context, status=status)
+    if request.method != "POST":
+        return _campaign_form(request, form, creating=True)
+    return form_post(
+        request,
+        lambda: services.campaign_create(actor=request.user, data=form.service_data()),
+        ok_message=_("Campaign created."),
+        redirect_to=lambda campaign: reverse("web:campaign_detail", args=[campaign.pk]),
+        refused=lambda exc: _campaign_form(request, form, exc, creating=True),
+    )
 
 
 @login_required
@@ -250,21 +262,19 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
 def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     require_perm(request, Perm.CAMPAIGN_MANAGE)
     campaign = selectors.campaign_get(user=request.user, campaign_id=campaign_id)
-    form = CampaignForm(
-        request.POST if request.method == "POST" else None, initial=_campaign_initial(campaign)
+    initial = _campaign_initial(campaign)
+    form = CampaignForm(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method != "POST":
+        return _campaign_form(request, form, creating=False, campaign=campaign)
+    return form_post(
+        request,
+        lambda: services.campaign_update(
+            actor=request.user, campaign_id=campaign.pk, data=form.service_data()
+        ),
+        ok_message=_("Changes saved."),
+        redirect_to=reverse("web:campaign_detail", args=[campaign.pk]),
+        refused=lambda exc: _campaign_form(request, form, exc, creating=False, campaign=campaign),
     )
-    status = 200
-    if request.method == "POST":
-        try:
-            services.campaign_update(actor=request.user, campaign_id=campaign.pk, data=form.service_data())
-        except (ValidationFailed, Conflict) as exc:
-            form.add_service_errors(exc.errors or [])
-            status = exc.status
-        else:
-            messages.success(request, _("Changes saved."))
-            return redirect(reverse("web:campaign_detail", args=[campaign.pk]))
-    context = {"form": form, "creating": False, "campaign": campaign, "section": "campaigns"}
-    return render(request, "web/marketing/campaign_form.html", context, status=status)
 
 
 # --- spend ----------------------------------------------------------------------------------------
@@ -284,7 +294,9 @@ def spend_page(request: HttpRequest) -> HttpResponse:
         require_perm(request, Perm.SPEND_MANAGE)
         post = request.POST
         values = {k: post.get(k, "").strip() for k in ("date", "channel", "campaign", "amount", "currency")}
-        campaign_ref: int | None = int(values["campaign"]) if values["campaign"].isdigit() else None
+        # An id from the list; anything else goes to the service as typed (it names what it cannot find).
+        ref = values["campaign"]
+        campaign_ref: int | str | None = int(ref) if ref.isascii() and ref.isdigit() else ref or None
         try:
             _spend, outcome = services.spend_record(
                 actor=request.user,
@@ -295,9 +307,7 @@ def spend_page(request: HttpRequest) -> HttpResponse:
                 currency=values["currency"],
             )
         except ValidationFailed as exc:
-            for err in exc.errors:
-                errors.setdefault(err.field, []).append(err.message)
-            error_detail, status = exc.detail, exc.status
+            errors, error_detail, status = field_errors(exc.errors), exc.detail, exc.status
         else:
             if outcome == "unchanged":
                 messages.info(request, _("That spend was already recorded; nothing changed."))
@@ -339,28 +349,10 @@ def spend_page(request: HttpRequest) -> HttpResponse:
 # --- channels -------------------------------------------------------------------------------------
 
 
-def _field_errors(exc: ServiceError) -> dict[str, str]:
-    out: dict[str, list[str]] = {}
-    for err in exc.errors:
-        out.setdefault(err.field, []).append(err.message)
-    return {k: " ".join(v) for k, v in out.items()}
-
-
-def _channels_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
-    return {
-        "channels": list(selectors.channel_list()),
-        "section": "channels",
-        "values": {},
-        "errors": {},
-        **extra,
-    }
-
-
-def _channels_response(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
-    context = _channels_context(request, **extra)
-    if is_partial(request) and status == 200:
-        return vary_on_htmx(render(request, "web/marketing/_channel_rows.html", context))
-    return vary_on_htmx(render(request, "web/marketing/channels.html", context, status=status))
+def _channels_page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
+    context = {"channels": list(selectors.channel_list()), "section": "channels", "values": {}, "errors": {}}
+    page, rows = "web/marketing/channels.html", "web/marketing/_channel_rows.html"
+    return htmx_page(request, page, rows, {**context, **extra}, status=status)
 
 
 @login_required
@@ -369,17 +361,15 @@ def _channels_response(request: HttpRequest, *, status: int = 200, **extra: Any)
 def channel_settings(request: HttpRequest) -> HttpResponse:
     """The channel list; POST adds one."""
     require_perm(request, Perm.CHANNEL_MANAGE)
-    if request.method == "POST":
-        values = {k: request.POST.get(k, "") for k in ("key", "name")}
-        try:
-            services.channel_create(actor=request.user, data=values)
-        except (ValidationFailed, Conflict) as exc:
-            return _channels_response(
-                request, status=exc.status, values=values, errors=_field_errors(exc), error_detail=exc.detail
-            )
-        messages.success(request, _("Channel added."))
-        return redirect(reverse("web:channel_settings"))
-    return _channels_response(request)
+    return values_form(
+        request,
+        _channels_page,
+        initial={},
+        fields=("key", "name"),
+        save=lambda data: services.channel_create(actor=request.user, data=data),
+        ok_message=_("Channel added."),
+        redirect_to=reverse("web:channel_settings"),
+    )
 
 
 @login_required
@@ -388,24 +378,17 @@ def channel_settings(request: HttpRequest) -> HttpResponse:
 def channel_edit(request: HttpRequest, channel_id: int) -> HttpResponse:
     require_perm(request, Perm.CHANNEL_MANAGE)
     channel = selectors.channel_get(user=request.user, channel_id=channel_id)
-    values: dict[str, Any] = {"key": channel.key, "name": channel.name, "is_active": channel.is_active}
-    errors: dict[str, str] = {}
-    status = 200
-    if request.method == "POST":
-        values = {
-            "key": request.POST.get("key", ""),
-            "name": request.POST.get("name", ""),
-            "is_active": bool(request.POST.get("is_active")),
-        }
-        try:
-            services.channel_update(actor=request.user, channel_id=channel.pk, data=values)
-        except (ValidationFailed, Conflict) as exc:
-            errors, status = _field_errors(exc), exc.status
-        else:
-            messages.success(request, _("Changes saved."))
-            return redirect(reverse("web:channel_settings"))
-    context = {"channel": channel, "values": values, "errors": errors, "section": "channels"}
-    return render(request, "web/marketing/channel_form.html", context, status=status)
+    return values_form(
+        request,
+        "web/marketing/channel_form.html",
+        context={"channel": channel, "section": "channels"},
+        initial={"key": channel.key, "name": channel.name, "is_active": channel.is_active},
+        fields=("key", "name"),
+        checkboxes=("is_active",),
+        save=lambda data: services.channel_update(actor=request.user, channel_id=channel.pk, data=data),
+        ok_message=_("Changes saved."),
+        redirect_to=reverse("web:channel_settings"),
+    )
 
 
 @login_required
@@ -418,8 +401,8 @@ def channel_delete(request: HttpRequest, channel_id: int) -> HttpResponse:
     except Conflict as exc:
         messages.error(request, exc.detail)
         if is_partial(request):
-            return _channels_response(request, status=409, error_detail=exc.detail)
-    return _channels_response(request) if is_partial(request) else redirect(reverse("web:channel_settings"))
+            return _channels_page(request, status=409, error_detail=exc.detail)
+    return _channels_page(request) if is_partial(request) else redirect(reverse("web:channel_settings"))
 
 
 @login_required
@@ -429,7 +412,7 @@ def channel_move(request: HttpRequest, channel_id: int) -> HttpResponse:
     require_perm(request, Perm.CHANNEL_MANAGE)
     direction: Literal["up", "down"] = "up" if request.POST.get("direction") == "up" else "down"
     services.channel_move(actor=request.user, channel_id=channel_id, direction=direction)
-    return _channels_response(request) if is_partial(request) else redirect(reverse("web:channel_settings"))
+    return _channels_page(request) if is_partial(request) else redirect(reverse("web:channel_settings"))
 
 
 # --- channel rules ---------------------------------------------------------------------------------
@@ -474,7 +457,7 @@ def _probe(request: HttpRequest) -> dict[str, Any] | None:
             "channel": channel}  # fmt: skip
 
 
-def _rules_response(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
+def _rules_page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
     context: dict[str, Any] = {
         "rules": list(selectors.rule_list(user=request.user)),
         "section": "rules",
@@ -482,11 +465,9 @@ def _rules_response(request: HttpRequest, *, status: int = 200, **extra: Any) ->
         "errors": {},
         "probe": _probe(request),
         **_rule_choices(),
-        **extra,
     }
-    if is_partial(request) and status == 200:
-        return vary_on_htmx(render(request, "web/marketing/_rule_rows.html", context))
-    return vary_on_htmx(render(request, "web/marketing/rules.html", context, status=status))
+    page, rows = "web/marketing/rules.html", "web/marketing/_rule_rows.html"
+    return htmx_page(request, page, rows, {**context, **extra}, status=status)
 
 
 @login_required
@@ -495,17 +476,20 @@ def _rules_response(request: HttpRequest, *, status: int = 200, **extra: Any) ->
 def rule_settings(request: HttpRequest) -> HttpResponse:
     """The rules in evaluation order; POST adds one (last)."""
     require_perm(request, Perm.CHANNEL_MANAGE)
-    if request.method == "POST":
-        values = {k: request.POST.get(k, "") for k in RULE_KEYS}
-        try:
-            services.channel_rule_create(actor=request.user, data=values)
-        except ValidationFailed as exc:
-            return _rules_response(
-                request, status=exc.status, values=values, errors=_field_errors(exc), error_detail=exc.detail
-            )
-        messages.success(request, _("Rule added."))
-        return redirect(reverse("web:rule_settings"))
-    return _rules_response(request)
+    return values_form(
+        request,
+        _rules_page,
+        initial={},
+        fields=RULE_KEYS,
+        save=lambda data: services.channel_rule_create(actor=request.user, data=data),
+        ok_message=_("Rule added."),
+        redirect_to=reverse("web:rule_settings"),
+    )
+
+
+def _rule_form(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
+    context = {"section": "rules", **_rule_choices(), **extra}
+    return render(request, "web/marketing/rule_form.html", context, status=status)
 
 
 @login_required
@@ -514,23 +498,18 @@ def rule_settings(request: HttpRequest) -> HttpResponse:
 def rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
     require_perm(request, Perm.CHANNEL_MANAGE)
     rule: ChannelRule = selectors.rule_get(user=request.user, rule_id=rule_id)
-    values: dict[str, Any] = {k: getattr(rule, k) for k in RULE_KEYS if k != "channel"}
-    values["channel"] = rule.channel.key
-    values["is_active"] = rule.is_active
-    errors: dict[str, str] = {}
-    status = 200
-    if request.method == "POST":
-        values = {k: request.POST.get(k, "") for k in RULE_KEYS}
-        values["is_active"] = bool(request.POST.get("is_active"))
-        try:
-            services.channel_rule_update(actor=request.user, rule_id=rule.pk, data=values)
-        except ValidationFailed as exc:
-            errors, status = _field_errors(exc), exc.status
-        else:
-            messages.success(request, _("Changes saved."))
-            return redirect(reverse("web:rule_settings"))
-    context = {"rule": rule, "values": values, "errors": errors, "section": "rules", **_rule_choices()}
-    return render(request, "web/marketing/rule_form.html", context, status=status)
+    initial = {k: getattr(rule, k) for k in RULE_KEYS if k != "channel"}
+    return values_form(
+        request,
+        _rule_form,
+        context={"rule": rule},
+        initial={**initial, "channel": rule.channel.key, "is_active": rule.is_active},
+        fields=RULE_KEYS,
+        checkboxes=("is_active",),
+        save=lambda data: services.channel_rule_update(actor=request.user, rule_id=rule.pk, data=data),
+        ok_message=_("Changes saved."),
+        redirect_to=reverse("web:rule_settings"),
+    )
 
 
 @login_required
@@ -539,7 +518,7 @@ def rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
 def rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
     require_perm(request, Perm.CHANNEL_MANAGE)
     services.channel_rule_delete(actor=request.user, rule_id=rule_id)
-    return _rules_response(request) if is_partial(request) else redirect(reverse("web:rule_settings"))
+    return _rules_page(request) if is_partial(request) else redirect(reverse("web:rule_settings"))
 
 
 @login_required
@@ -549,4 +528,4 @@ def rule_move(request: HttpRequest, rule_id: int) -> HttpResponse:
     require_perm(request, Perm.CHANNEL_MANAGE)
     direction: Literal["up", "down"] = "up" if request.POST.get("direction") == "up" else "down"
     services.channel_rule_move(actor=request.user, rule_id=rule_id, direction=direction)
-    return _rules_response(request) if is_partial(request) else redirect(reverse("web:rule_settings"))
+    return _rules_page(request) if is_partial(request) else redirect(reverse("web:rule_settings"))
