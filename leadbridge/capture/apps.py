@@ -1,4 +1,12 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from django.apps import AppConfig
+
+if TYPE_CHECKING:
+    from leadbridge.capture.lead_import import LeadImportSink
+    from leadbridge.contacts.importer import LeadImport
 
 
 class CaptureConfig(AppConfig):
@@ -9,6 +17,7 @@ class CaptureConfig(AppConfig):
     def ready(self) -> None:
         from leadbridge.capture import lifecycle
         from leadbridge.capture.models import Inquiry, Touch, Visitor
+        from leadbridge.contacts.importer import register_lead_sink
         from leadbridge.contacts.merge import register_refresher, register_relation
         from leadbridge.contacts.services import register_eraser
 
@@ -16,3 +25,12 @@ class CaptureConfig(AppConfig):
             register_relation(model, "contact")
         register_refresher(lifecycle.contact_sources_rebuild)
         register_eraser(lifecycle.contact_capture_erase)
+        # `leadbridge import leads`: the contacts importer hands each batch's lead rows to capture.
+        register_lead_sink(_lead_sink)
+
+
+def _lead_sink(run: LeadImport) -> LeadImportSink:
+    # Imported on the first leads import, not at start-up.
+    from leadbridge.capture.lead_import import LeadImportSink
+
+    return LeadImportSink(run)

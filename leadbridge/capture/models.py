@@ -205,6 +205,9 @@ class InquiryKind(models.TextChoices):
     CALLBACK = "callback", _("Callback request")
     EMAIL = "email", _("Email")
     MESSENGER = "messenger", _("Messenger")
+    # A lead imported from a file (`leadbridge import leads`): how it arrived (call, form, ...) is
+    # not known, and calling it a form would skew every report by kind.
+    IMPORT = "import", _("Import")
 
 
 class ReviewStatus(models.TextChoices):

@@ -24,12 +24,41 @@ Update rules
   extra ContactPoint (nothing is lost, and it still matches on the next import).
 - `contacts` imports set the stage as given (a move writes StageChange + Activity with the
   reason "import"); `leads` imports only move a contact forward in the funnel, so a new
-  inquiry from a customer does not make them a lead again.
+  inquiry from a customer does not make them a lead again, and fill the contact's owner from
+  `manager` only when it has none (the manager handled that inquiry; the contact stays with
+  whoever owns it now).
 - The same key twice in one file: the later row updates the contact the earlier row created
   or matched (counted as updated, or unchanged when it repeats the same values), exactly as
   if the rows came from two files imported one after the other.
 - Re-running a file changes nothing: equal values are not written (counted as `unchanged`),
-  no activity is added, lead captures and data-quality items are recognised by fingerprint.
+  no activity is added, imported inquiries and data-quality items are recognised by fingerprint.
+
+Leads
+-----
+A `leads` row is a contact (found or created exactly as above) plus one inquiry. Inquiries,
+touches, channels, campaigns and inquiry classes belong to the capture app, which sits above
+contacts (ARCHITECTURE.md: a lower layer never imports a higher one), so capture registers a
+*lead sink* (`register_lead_sink`, from `CaptureConfig.ready`, like merge's relations and
+refreshers) and this importer hands it the lead columns it does not understand:
+
+- `LeadSink.clean` runs with the row's other cleaning (in the forked cleaning workers on big
+  files; no database), so a bad `occurred_at` or an over-long class name is a row error before
+  anything is written;
+- `LeadSink.check` runs once per batch before any contact is written (lookups only: a class or
+  channel name that can be neither found nor created is a row error);
+- `LeadSink.write` runs inside the batch's transaction, after the contacts are inserted (their
+  ids known), with every accepted row of the batch at once; it bulk-inserts the touches,
+  inquiries and reviews and returns the timeline rows, which go into this batch's one Activity
+  insert. A failing batch is rolled back and retried row by row like any other, the sink's
+  per-run caches included (`state` / `restore`), so a failed row leaves nothing behind.
+
+The other shape, a capture-level importer that calls this one for the contacts, would need the
+contact ids of each batch back from inside its transaction (or a second pass over the file);
+the sink keeps one pass, one transaction per batch and a constant number of statements per
+batch, writing through this module's own bulk path (`bulk_insert`), so a leads row costs what
+its extra rows cost: about half the rows per second of a contacts import (docs/import.md). The
+summary adds `inquiries` ({"created", "updated", "unchanged"}); the sink's new channels,
+campaigns and classes are listed in `created_refs` with the tags and companies.
 
 The summary: `created + updated + unchanged + skipped == rows`; every skipped row has at
 least one entry in `errors` (`{"row", "field", "message", "column"}`) and one open item in
@@ -56,15 +85,16 @@ from functools import lru_cache
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import UploadedFile
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.db.models import Model
 from django.db.models.fields.json import KT
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
@@ -94,7 +124,6 @@ from leadbridge.contacts.services import (
     tags_for_names,
 )
 from leadbridge.contacts.tasks import run_import_job
-from leadbridge.contacts.validation import Invalid, clean_text
 from leadbridge.core import clock
 from leadbridge.core.audit import audit_record
 from leadbridge.core.errors import Conflict, FieldError, NotFound, ServiceError, ValidationFailed
@@ -114,14 +143,108 @@ LEAD_FIELDS = [
 # Target fields per kind; every kind also takes `custom.<key>` for each custom field
 # (`target_fields(kind)` lists them with the custom ones).
 FIELDS: dict[str, list[str]] = {"contacts": CONTACT_FIELDS, "leads": LEAD_FIELDS}
-# Lead columns with no model yet: kept in the payload of a "lead_captured" activity.
-CAPTURE_LIMITS = {
-    "channel": 100, "utm_source": 255, "utm_medium": 255, "utm_campaign": 255,
-    "utm_term": 255, "utm_content": 255, "landing_page": 2000, "referrer": 2000, "class": 100,
-}  # fmt: skip
+# Lead columns that describe the inquiry, not the contact: the lead sink cleans and stores them.
+LEAD_ONLY_FIELDS = (
+    "channel", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
+    "landing_page", "referrer", "occurred_at", "class",
+)  # fmt: skip
 IDENTITY_KEYS = ("external_id", "email", "phone")
+# The contact key in an imported inquiry's fingerprint: the first of these the row gives.
+_LEAD_IDENTITY = ("external_id", "email", "phone", "name")
 MAX_REPORTED_ERRORS = 10_000
 FUNNEL = ("subscriber", "lead", "mql", "sql", "opportunity", "customer")
+
+
+# --- leads: what contacts hands to the app that stores inquiries ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LeadImport:
+    """The run a lead sink writes for."""
+
+    actor: Any
+    source_name: str
+    job_id: int | None
+
+
+@dataclass(slots=True)
+class LeadRow:
+    """One accepted `leads` row, its contact written: what the sink turns into an inquiry."""
+
+    row: int  # the file's row number
+    contact_id: int
+    contact_is_new: bool  # created by this row or an earlier row of this file
+    # The contact key the row gave ("email:a@b.c"; external id first, then email, phone, name):
+    # part of the inquiry's fingerprint, so a re-import finds the inquiry whatever contact the
+    # row matches by then (a merge, a new email).
+    identity: str
+    lead: dict[str, Any]  # what LeadSink.clean made of the lead columns
+    manager_id: int | None
+
+
+@dataclass
+class LeadWrite:
+    """What LeadSink.write did: timeline rows to insert with the batch's own, and the rows that
+    created or changed an inquiry (a matched contact's row then counts as updated)."""
+
+    activities: list[tuple[int, str, dict[str, Any], dt.datetime]] = field(default_factory=list)
+    changed_rows: set[int] = field(default_factory=set)
+
+
+class LeadSink(Protocol):
+    """Stores the inquiry part of `leads` rows (capture provides it; see the module docstring)."""
+
+    def clean(self, data: dict[str, str]) -> tuple[dict[str, Any], list[FieldError]]:
+        """The row's lead columns (LEAD_ONLY_FIELDS, blank ones absent), cleaned; no database."""
+        ...
+
+    def check(self, leads: list[tuple[int, dict[str, Any]]]) -> dict[int, list[FieldError]]:
+        """Errors by row number for (row, clean lead) pairs; reads only."""
+        ...
+
+    def write(self, rows: list[LeadRow]) -> LeadWrite: ...
+
+    def state(self) -> Any:
+        """A snapshot of the sink's per-run state, taken before each batch."""
+        ...
+
+    def restore(self, state: Any) -> None:
+        """Back to `state` after the batch's transaction was rolled back."""
+        ...
+
+    def created_refs(self) -> dict[str, list[str]]: ...
+
+    def summary(self) -> dict[str, Any]: ...
+
+    def finish(self, *, dry_run: bool) -> None:
+        """The run is over (committed, or rolled back when `dry_run`)."""
+        ...
+
+
+_lead_sinks: list[Callable[[LeadImport], LeadSink]] = []
+
+
+def register_lead_sink(factory: Callable[[LeadImport], LeadSink]) -> None:
+    """Capture registers the factory of its lead sink here (CaptureConfig.ready); the latest
+    registration wins."""
+    if factory not in _lead_sinks:
+        _lead_sinks.append(factory)
+
+
+def _lead_sink(run: LeadImport) -> LeadSink:
+    if not _lead_sinks:  # the capture app is not installed
+        supported = ", ".join(k for k in FIELDS if k != "leads")
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "kind",
+                    _("cannot import %(kind)s yet; supported: %(supported)s")
+                    % {"kind": repr("leads"), "supported": supported},
+                )
+            ],
+            detail=_("Unsupported kind"),
+        )
+    return _lead_sinks[-1](run)
 
 
 # --- parsing adapters' input ------------------------------------------------------------------
@@ -312,7 +435,7 @@ class _Row:
     row: int
     values: list[str]
     clean: CleanContact | None = None
-    capture: dict[str, Any] | None = None
+    lead: dict[str, Any] | None = None  # a `leads` row's lead columns, cleaned by the lead sink
     errors: list[FieldError] = field(default_factory=list)
     reason: str = DataQualityItem.Reason.INVALID
     contact_id: int | None = None
@@ -330,19 +453,6 @@ class _Target:
         self.emails: set[str] = {contact.email} if contact.email else set()
         self.phones: set[str] = {contact.phone} if contact.phone else set()
         self.tag_keys: set[str] = set()
-
-
-def _parse_occurred_at(value: str) -> dt.datetime:
-    text = value.strip()
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace(" ", "T", 1) if len(text) > 10 else text)
-    except ValueError:
-        raise Invalid(
-            _("Not an ISO 8601 date or date-time: %(value)s") % {"value": repr(text[:40])}
-        ) from None
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
-    return parsed.astimezone(dt.UTC)
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -396,6 +506,9 @@ class _Run:
         self.companies: dict[str, int] = {}
         self.tags: dict[str, int] = {}
         self.created_refs: dict[str, list[str]] = {"tags": [], "companies": []}
+        self.lead_sink: LeadSink | None = None
+        if kind == "leads":
+            self.lead_sink = _lead_sink(LeadImport(actor=actor, source_name=source_name, job_id=job_id))
         self.dq_fingerprints: set[str] | None = None
         self.pending_dq: list[dict[str, Any]] = []
         self.created_payload: dict[str, Any] = {"source": "import", "file": source_name}
@@ -422,12 +535,15 @@ class _Run:
             self.errors.append(entry)
 
     def summary(self, *, encoding: str, delimiter: str, dry_run: bool) -> dict[str, Any]:
+        refs = dict(self.created_refs)
+        if self.lead_sink is not None:
+            refs.update(self.lead_sink.created_refs())
         out: dict[str, Any] = {
             "created": self.counts["created"],
             "updated": self.counts["updated"],
             "skipped": self.counts["skipped"],
             "errors": self.errors,
-            "created_refs": {k: v for k, v in self.created_refs.items() if v},
+            "created_refs": {k: v for k, v in refs.items() if v},
             "unchanged": self.counts["unchanged"],
             "rows": self.counts["rows"],
             "encoding": encoding,
@@ -439,6 +555,8 @@ class _Run:
         }
         if self.errors_omitted:
             out["errors_omitted"] = self.errors_omitted
+        if self.lead_sink is not None:
+            out.update(self.lead_sink.summary())
         return out
 
     # -- preparing rows (no database writes; runs outside the batch transaction) ----------
@@ -480,24 +598,13 @@ class _Run:
         if self.plan.fixed:
             data.update(self.plan.fixed)
         contact_data: dict[str, Any] = data
-        if self.kind == "leads":
+        if self.lead_sink is not None:
             contact_data = dict(data)
-            capture: dict[str, Any] = {}
-            for key, limit in CAPTURE_LIMITS.items():
-                if key in contact_data:
-                    raw = contact_data.pop(key)
-                    try:
-                        capture[key] = clean_text(raw, max_length=limit)
-                    except Invalid as exc:
-                        row.errors.append(FieldError(key, str(exc)))
-            if "occurred_at" in contact_data:
-                try:
-                    capture["occurred_at"] = _parse_occurred_at(contact_data.pop("occurred_at"))
-                except Invalid as exc:
-                    row.errors.append(FieldError("occurred_at", str(exc)))
+            lead_data = {k: contact_data.pop(k) for k in LEAD_ONLY_FIELDS if k in contact_data}
+            row.lead, lead_errors = self.lead_sink.clean(lead_data)
+            row.errors.extend(lead_errors)
             if "manager" in contact_data:
                 contact_data["owner"] = contact_data.pop("manager")
-            row.capture = capture
         clean = self.clean_row(contact_data)
         if self.kind == "leads":
             for err in clean.errors:
@@ -517,6 +624,7 @@ class _Run:
         state = (dict(self.companies), dict(self.tags), {k: list(v) for k, v in self.created_refs.items()})
         counts, n_errors, omitted = dict(self.counts), len(self.errors), self.errors_omitted
         dq_fps = set(self.dq_fingerprints) if self.dq_fingerprints is not None else None
+        lead_state = self.lead_sink.state() if self.lead_sink is not None else None
         try:
             with transaction.atomic():
                 self._write_batch(rows)
@@ -525,6 +633,8 @@ class _Run:
             self.counts, self.errors_omitted = counts, omitted
             del self.errors[n_errors:]
             self.dq_fingerprints = dq_fps
+            if self.lead_sink is not None:
+                self.lead_sink.restore(lead_state)
             if len(rows) > 1:
                 for one in rows:
                     self.run_batch([one])
@@ -536,10 +646,13 @@ class _Run:
 
     def _write_batch(self, rows: list[_Row]) -> None:
         self._resolve_owners(rows)
+        if self.lead_sink is not None:
+            self._check_leads(rows)
         good = [r for r in rows if not r.errors]
         matches = self._lookup(good)
         plan = _BatchWriter(self, matches)
         self.pending_dq = []
+        unchanged: list[int] = []
         for row in rows:
             self.counts["rows"] += 1
             if row.errors:
@@ -550,9 +663,27 @@ class _Run:
                 self._reject(row)
             else:
                 self.counts[outcome] += 1
+                if outcome == "unchanged":
+                    unchanged.append(row.row)
         plan.flush()
+        if plan.lead_changed:
+            # A matched contact that did not change still got a new (or newly classified) inquiry.
+            moved = sum(1 for n in unchanged if n in plan.lead_changed)
+            self.counts["unchanged"] -= moved
+            self.counts["updated"] += moved
         if self.pending_dq:
             dq_items_record(self.pending_dq)
+
+    def _check_leads(self, rows: list[_Row]) -> None:
+        assert self.lead_sink is not None
+        leads = [(r.row, r.lead) for r in rows if not r.errors and r.lead is not None]
+        if not leads:
+            return
+        found = self.lead_sink.check(leads)
+        if found:
+            for row in rows:
+                if row.row in found and not row.errors:
+                    row.errors.extend(found[row.row])
 
     def _reject(self, row: _Row) -> None:
         self.counts["skipped"] += 1
@@ -605,6 +736,8 @@ class _Run:
                     user = resolve_owner(clean.owner_username)
                 except ServiceError:
                     user = None
+                if user is None and self.kind == "leads" and "@" in key:
+                    user = _user_by_email(key)  # exports name managers by their email as often
                 self.owners[key] = user.pk if user is not None else None
             if self.owners[key] is None:
                 name = "manager" if self.kind == "leads" else "owner"
@@ -648,6 +781,12 @@ class _Run:
         return self.tags
 
 
+def _user_by_email(email: str) -> Any:
+    """The one active user with this email; None when there is none, or several."""
+    users = list(get_user_model().objects.filter(email__iexact=email, is_active=True)[:2])
+    return users[0] if len(users) == 1 else None
+
+
 @dataclass
 class _Matches:
     """Existing contacts a batch's keys point at (alive ones; merged ones resolve to the winner)."""
@@ -660,7 +799,6 @@ class _Matches:
     emails: dict[int, set[str]]
     phones: dict[int, set[str]]
     tags: dict[int, set[str]]
-    leads: set[tuple[int, str]]
 
     @classmethod
     def load(cls, *, exts: set[str], emails: set[str], phones: set[str]) -> _Matches:
@@ -715,7 +853,6 @@ class _Matches:
         point_emails: dict[int, set[str]] = {}
         point_phones: dict[int, set[str]] = {}
         tag_links: dict[int, set[str]] = {}
-        leads: set[tuple[int, str]] = set()
         if ids:
             qs = Contact.objects.alive().filter(pk__in=ids)
             if transaction.get_connection().features.has_select_for_update:
@@ -737,11 +874,6 @@ class _Matches:
                 "contact_id", "tag__key"
             ):
                 tag_links.setdefault(cid, set()).add(key)
-            leads = set(
-                Activity.objects.filter(contact_id__in=contacts, kind="lead_captured")
-                .annotate(fp=KT("payload__fingerprint"))
-                .values_list("contact_id", "fp")
-            )
         return cls(
             by_ext={k: v for k, v in by_ext.items() if v in contacts},
             by_email={k: v for k, v in by_email.items() if v in contacts},
@@ -751,7 +883,6 @@ class _Matches:
             emails=point_emails,
             phones=point_phones,
             tags=tag_links,
-            leads=leads,
         )
 
 
@@ -822,7 +953,8 @@ class _BatchWriter:
         self.companies: list[tuple[_Target, str]] = []
         self.stage_changes: list[tuple[_Target, str, str, str]] = []
         self.activities: list[tuple[_Target, str, dict[str, Any], dt.datetime | None]] = []
-        self.new_leads: set[tuple[int, str]] = set()  # (id(target), fingerprint) for new contacts
+        self.leads: list[tuple[_Target, _Row]] = []  # `leads` rows, for the lead sink
+        self.lead_changed: set[int] = set()  # rows whose inquiry the sink created or changed
 
     # -- matching ---------------------------------------------------------------------------
 
@@ -980,7 +1112,7 @@ class _BatchWriter:
             after["company"] = clean.company_name
             target.company = clean.company_name
             self.companies.append((target, clean.company_name))  # its id is set in flush()
-        if clean.owner_username:
+        if clean.owner_username and (self.run.kind != "leads" or contact.owner_id is None):
             change("owner_id", "owner_id", self.run.owners[clean.owner_username.lower()])
         points_before = len(self.points)
         self._add_points(target, clean, change)
@@ -1002,7 +1134,7 @@ class _BatchWriter:
             )
             contact.stage = stage
             stage_moved = True
-        lead_added = self._lead(row, target)
+        self._lead(row, target)
         self._register(target)
         fields_changed = [k for k in before if k != "points_added"]
         if not target.is_new and (fields_changed or stage_moved):
@@ -1017,9 +1149,9 @@ class _BatchWriter:
             self.activities.append(
                 (target, "tags_changed", {"added": tag_names, "removed": [], "source": "import"}, None)
             )
-        if before or after or tag_names or stage_moved or lead_added:
+        if before or after or tag_names or stage_moved:
             return "updated"
-        return "unchanged"
+        return "unchanged"  # a `leads` row's new inquiry makes it "updated" after flush()
 
     def _may_move(self, current: str, to: str) -> bool:
         if self.run.kind != "leads":
@@ -1054,23 +1186,35 @@ class _BatchWriter:
                 added.append(name)
         return added
 
-    def _lead(self, row: _Row, target: _Target) -> bool:
-        if self.run.kind != "leads" or row.capture is None:
-            return False
-        capture = {k: _jsonable(v) for k, v in row.capture.items()}
-        fp = _fingerprint(capture)
-        if not target.is_new and (target.contact.pk, fp) in self.matches.leads:
-            return False
-        if not target.is_new:
-            self.matches.leads.add((target.contact.pk, fp))
-        elif (id(target), fp) in self.new_leads:
-            return False
-        else:
-            self.new_leads.add((id(target), fp))
-        payload = {**capture, "fingerprint": fp, "source": "import", "row": row.row}
-        occurred = row.capture.get("occurred_at")
-        self.activities.append((target, "lead_captured", payload, occurred))
-        return True
+    def _lead(self, row: _Row, target: _Target) -> None:
+        if row.lead is not None:
+            self.leads.append((target, row))
+
+    def _write_leads(self) -> list[tuple[int, str, dict[str, Any], dt.datetime]]:
+        """Hand the batch's accepted `leads` rows, their contacts written, to the lead sink."""
+        sink = self.run.lead_sink
+        if sink is None or not self.leads:
+            return []
+        owners = self.run.owners
+        rows: list[LeadRow] = []
+        for target, row in self.leads:
+            clean = row.clean
+            assert clean is not None and row.lead is not None
+            values = clean.values
+            identity = next((f"{k}:{values[k]}" for k in _LEAD_IDENTITY if values.get(k)), "")
+            rows.append(
+                LeadRow(
+                    row=row.row,
+                    contact_id=target.contact.pk,
+                    contact_is_new=target.is_new,
+                    identity=identity,
+                    lead=row.lead,
+                    manager_id=owners[clean.owner_username.lower()] if clean.owner_username else None,
+                )
+            )
+        done = sink.write(rows)
+        self.lead_changed = done.changed_rows
+        return done.activities
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -1110,6 +1254,7 @@ class _BatchWriter:
                 [{"contact_id": t.contact.pk, "tag_id": tag_ids[name.lower()]} for t, name in self.tag_links],
                 ignore_conflicts=True,
             )
+        lead_activities = self._write_leads()
         actor_id = self.run.actor_id
         if self.stage_changes:
             _table(
@@ -1127,7 +1272,7 @@ class _BatchWriter:
                     for t, f, to, reason in self.stage_changes
                 ]
             )
-        if self.activities:
+        if self.activities or lead_activities:
             _table(Activity, ("contact_id", "kind", "actor_id", "payload", "occurred_at")).insert(
                 [
                     {
@@ -1139,7 +1284,29 @@ class _BatchWriter:
                     }
                     for t, kind, payload, at in self.activities
                 ]
+                + [
+                    {
+                        "contact_id": contact_id,
+                        "kind": kind,
+                        "actor_id": actor_id,
+                        "payload": payload,
+                        "occurred_at": at,
+                    }
+                    for contact_id, kind, payload, at in lead_activities
+                ]
             )
+
+
+def bulk_insert(
+    model: type[Model], fields: tuple[str, ...], rows: list[dict[str, Any]], *, returning_ids: bool = False
+) -> list[int]:
+    """Insert `rows` (dicts by attname; every field in `fields` given) the way this importer
+    writes its own rows: COPY on PostgreSQL, executemany on SQLite, no model instances, no
+    signals; with `returning_ids`, the new rows' ids in order. For rows written inside an import
+    batch's transaction by an app that stores part of the import (the lead sink)."""
+    if not rows:
+        return []
+    return _table(model, fields).insert(rows, returning_ids=returning_ids)
 
 
 def _sql_names(model: type[Model]) -> str:
@@ -1433,12 +1600,16 @@ def import_file(
                 if progress is not None:
                     progress({**run.counts, "bytes": csv_file.position, "total_bytes": csv_file.size})
 
-        if dry_run:
-            with transaction.atomic():
+        try:
+            if dry_run:
+                with transaction.atomic():
+                    go()
+                    transaction.set_rollback(True)
+            else:
                 go()
-                transaction.set_rollback(True)
-        else:
-            go()
+        finally:
+            if run.lead_sink is not None:
+                run.lead_sink.finish(dry_run=dry_run)
         summary = run.summary(encoding=csv_file.encoding, delimiter=csv_file.delimiter, dry_run=dry_run)
     if not dry_run:
         audit_record(
@@ -1623,9 +1794,15 @@ def import_job_errors_csv(job: ImportJob) -> str:
 
 __all__ = [
     "FIELDS",
+    "LEAD_ONLY_FIELDS",
     "CsvInfo",
+    "LeadImport",
+    "LeadRow",
+    "LeadSink",
+    "LeadWrite",
     "Plan",
     "build_plan",
+    "bulk_insert",
     "import_file",
     "import_job_create",
     "import_job_errors_csv",
@@ -1633,6 +1810,7 @@ __all__ = [
     "import_job_run",
     "import_job_start",
     "parse_pairs",
+    "register_lead_sink",
     "sniff",
     "target_fields",
 ]

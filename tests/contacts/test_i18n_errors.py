@@ -1,9 +1,10 @@
 """Service messages in the user's language: Russian under a Russian request or user, English by
 default, field names (API keys) never translated.
 
-The catalogues are the per-app ones (leadbridge/{contacts,core,accounts}/locale); the last tests
-check that every message the service modules raise has a Russian translation in the compiled
-catalogue and that no message is a bare literal.
+The catalogues are the per-app ones (leadbridge/{contacts,core,accounts,capture,marketing}/locale);
+the last tests check that every message the service modules raise (the public capture endpoints'
+answers included) has a Russian translation in the compiled catalogue and that no message is a
+bare literal.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import ast
 import csv
 import io
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +24,15 @@ from django.test import Client
 from django.utils import translation
 
 from leadbridge.accounts.services import token_create, user_create
+from leadbridge.capture.providers import INQUIRY_KINDS
+from leadbridge.capture.services import (
+    inquiry_capture,
+    inquiry_classify,
+    inquiry_review,
+    site_cache_forget,
+    site_create,
+)
+from leadbridge.capture.setup import ensure_defaults as capture_defaults
 from leadbridge.contacts import services
 from leadbridge.contacts.importer import (
     import_file,
@@ -33,6 +44,9 @@ from leadbridge.contacts.importer import (
 from leadbridge.contacts.models import Contact
 from leadbridge.contacts.selectors import contact_get, contact_list
 from leadbridge.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from leadbridge.marketing import rules
+from leadbridge.marketing.services import channel_create, spend_record
+from leadbridge.marketing.setup import ensure_defaults as marketing_defaults
 from tests.api.conftest import Api
 from tests.factories import user
 
@@ -47,6 +61,13 @@ SERVICE_MODULES = [
     ),
     *(ROOT / "core" / f"{name}.py" for name in ("errors", "pagination", "permissions")),
     ROOT / "accounts" / "services.py",
+    *(
+        ROOT / "capture" / f"{name}.py"
+        for name in (
+            "services", "public", "http", "selectors", "ui_selectors", "lead_import", "providers/generic",
+        )
+    ),
+    *(ROOT / "marketing" / f"{name}.py" for name in ("services", "values", "rules", "selectors")),
 ]  # fmt: skip
 
 
@@ -283,6 +304,97 @@ def test_the_api_answers_in_the_accept_language_with_english_field_paths():
     }
 
 
+# --- capture and marketing ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def capture_setup(db: None) -> Iterator[Any]:
+    """The default channels, rules and inquiry classes, a site and one form inquiry from it."""
+    rules.clear_cache()
+    site_cache_forget()
+    marketing_defaults()
+    capture_defaults()
+    site = site_create(actor=None, name="Shop", origins=["https://shop.example"])
+    inquiry, _created = inquiry_capture(
+        kind="form", site=site, fields={"name": "Анна", "email": "anna@example.com"}, page_url=""
+    )
+    yield inquiry
+    rules.clear_cache()
+    site_cache_forget()
+
+
+def test_inquiry_api_errors_follow_the_accept_language(capture_setup):
+    inquiry = capture_setup
+    head = user("admin", username="api_head")
+    api = Api(token_create(user=head), head)
+    response = api.post(f"/inquiries/{inquiry.pk}/resolve", {"class": "new_lead"}, **RU)
+    assert response.status_code == 409
+    assert response.json() == {"detail": "Решение принимается только по оспоренному классу", "errors": []}
+    response = api.post(f"/inquiries/{inquiry.pk}/classify", {"class": "bogus"}, **RU)
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "body.class"
+    assert error["message"].startswith("Неизвестный класс обращения 'bogus'; допустимые значения: ")
+    response = api.post("/inquiries/999999/resolve", {"class": "new_lead"}, **RU)
+    assert (response.status_code, response.json()["detail"]) == (404, "Обращение не найдено")
+
+    english = api.post(f"/inquiries/{inquiry.pk}/resolve", {"class": "new_lead"})
+    assert english.json()["detail"] == "Only a disputed class can be resolved"
+
+    inquiry_classify(actor=head, inquiry_id=inquiry.pk, class_key="new_lead")
+    inquiry_review(actor=head, inquiry_id=inquiry.pk, action="confirm")
+    with translation.override("ru"), pytest.raises(Conflict) as caught:
+        inquiry_review(actor=head, inquiry_id=inquiry.pk, action="dispute", comment="нет")
+    assert caught.value.detail == "Класс уже подтверждён"
+
+
+def test_the_public_endpoints_answer_in_the_accept_language(client: Client, capture_setup):
+    site = capture_setup.site
+    headers = {"Origin": "https://shop.example", "Accept-Language": "ru"}
+
+    def post(url: str, body: Any, **extra: str) -> Any:
+        data = body if isinstance(body, str) else json.dumps(body)
+        return client.post(url, data=data, content_type="application/json", headers={**headers, **extra})
+
+    response = post("/capture/form", {"site_key": "no-such-key-1", "fields": {"name": "A"}})
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Неизвестный или неактивный ключ сайта", "errors": []}
+    response = post("/capture/form", json.dumps({"site_key": site.key})[:-1] + ', "fields": {')
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("Некорректный JSON в строке 1, столбце ")
+    assert response.json()["detail"].endswith("(данные обрезаны?)")
+
+    response = post(
+        "/capture/inquiry/generic", {"kind": "fax", "duration": "long"}, **{"X-LeadBridge-Key": site.key}
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"] == "Данные не удаётся прочитать как обращение"
+    assert {e["field"]: e["message"] for e in body["errors"]} == {
+        "kind": "Обязательное поле; допустимые значения: " + ", ".join(INQUIRY_KINDS),
+        "duration": "ожидается число секунд",
+    }
+
+    del headers["Accept-Language"]
+    response = post("/capture/form", {"site_key": "no-such-key-1", "fields": {"name": "A"}})
+    assert response.json()["detail"] == "Unknown or inactive site key"
+
+
+def test_marketing_errors_are_russian(admin, capture_setup):
+    with translation.override("ru"), pytest.raises(Conflict) as conflict:
+        channel_create(actor=admin, data={"key": "direct", "name": "Прямые"})
+    assert conflict.value.detail == "Канал 'direct' уже существует"
+    assert messages(conflict.value) == {"key": "Уже существует"}
+    with translation.override("ru"), pytest.raises(ValidationFailed) as caught:
+        spend_record(actor=admin, date="32.13.2026", channel="nope", amount="-5", currency="RUBL")
+    assert messages(caught.value) == {
+        "date": "Не удалось распознать дату '32.13.2026' (используйте формат ГГГГ-ММ-ДД)",
+        "channel": "Нет канала 'nope'",
+        "amount": "Сумма не может быть отрицательной",
+        "currency": "Это не код валюты: 'RUBL' (нужны три латинские буквы, например RUB, EUR)",
+    }
+
+
 # --- the catalogues --------------------------------------------------------------------------------
 
 _GETTEXT = {"_", "gettext", "gettext_lazy", "ngettext", "pgettext"}
@@ -319,7 +431,7 @@ def test_every_service_message_has_a_russian_translation():
                 untranslated += [
                     f"{path.name}: {english!r}" for russian, english in pairs if russian == english
                 ]
-    assert count > 120
+    assert count > 300
     assert not untranslated
 
 
@@ -340,7 +452,7 @@ def _po_entries(path: Path) -> Iterator[tuple[str, str, str, str]]:
             yield text(match[1]), text(match[2]), text(match[3]), text(match[4])
 
 
-@pytest.mark.parametrize("app", ["contacts", "core", "accounts"])
+@pytest.mark.parametrize("app", ["contacts", "core", "accounts", "capture", "marketing"])
 def test_compiled_catalogue_matches_its_po_file(app):
     """A .po edited without recompiling the .mo would silently keep the old text."""
     po = ROOT / app / "locale" / "ru" / "LC_MESSAGES" / "django.po"
@@ -359,8 +471,8 @@ def test_compiled_catalogue_matches_its_po_file(app):
 
 
 _MESSAGE_ARGS = {
-    "Invalid": 0, "NotFound": 0, "Conflict": 0, "Forbidden": 0, "_file_error": 0,
-    "field_error": 1, "FieldError": 1,
+    "Invalid": 0, "NotFound": 0, "Conflict": 0, "Forbidden": 0, "_file_error": 0, "ValueError": 0,
+    "field_error": 1, "FieldError": 1, "Reject": 1, "json_error": 1,
 }  # fmt: skip
 
 
