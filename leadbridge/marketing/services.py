@@ -8,7 +8,7 @@ capture) where a function allows it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -146,6 +146,37 @@ def _snapshot(obj: Any, names: list[str]) -> dict[str, Any]:
     return out
 
 
+def _apply_update(
+    obj: Any,
+    values: Mapping[str, Any],
+    *,
+    actor: Any,
+    action: str,
+    snapshot: Callable[[Any], dict[str, Any]],
+    save: Callable[[], None] | None = None,
+) -> bool:
+    """Set `values` on `obj`; when that changes anything, stamp `updated_at`, save (through `save`
+    when the caller maps a database error), and audit only what changed under `action`
+    ("<object type>.update"). Returns whether anything changed."""
+    before = snapshot(obj)
+    for k, v in values.items():
+        setattr(obj, k, v)
+    b, a = diff(before, snapshot(obj))
+    if not a:
+        return False
+    obj.updated_at = clock.now()
+    (save or obj.save)()
+    audit_record(
+        actor=actor,
+        action=action,
+        object_type=action.split(".")[0],
+        object_id=obj.pk,
+        before=b,
+        after=a,
+    )
+    return True
+
+
 # --- channels ---------------------------------------------------------------------------------
 
 CHANNEL_FIELDS = {"key", "name", "position", "is_active"}
@@ -220,21 +251,10 @@ def channel_update(*, actor: Any, channel_id: int, data: Mapping[str, Any]) -> C
     if "key" in values and Channel.objects.filter(key=values["key"]).exclude(pk=channel.pk).exists():
         detail = _("Channel %(key)s exists") % {"key": repr(values["key"])}
         raise Conflict(detail, [FieldError("key", _("Already exists"))])
-    before = _snapshot(channel, list(values))
-    for k, v in values.items():
-        setattr(channel, k, v)
-    b, a = diff(before, values)
-    if a:
-        channel.updated_at = clock.now()
-        channel.save()
-        audit_record(
-            actor=actor,
-            action="channel.update",
-            object_type="channel",
-            object_id=channel.pk,
-            before=b,
-            after=a,
-        )
+    fields = list(values)
+    if _apply_update(
+        channel, values, actor=actor, action="channel.update", snapshot=lambda c: _snapshot(c, fields)
+    ):
         rule_cache.rules_changed()
     return channel
 
@@ -391,22 +411,13 @@ def channel_rule_update(*, actor: Any, rule_id: int, data: Mapping[str, Any]) ->
     require(actor, Perm.CHANNEL_MANAGE)
     rule = _rule_for_update(rule_id)
     values = _clean_rule(data, current=rule)
-    before = _snapshot(rule, RULE_SNAPSHOT)
-    for k, v in values.items():
-        setattr(rule, k, v)
-    after = _snapshot(rule, RULE_SNAPSHOT)
-    b, a = diff(before, after)
-    if a:
-        rule.updated_at = clock.now()
-        rule.save()
-        audit_record(
-            actor=actor,
-            action="channel_rule.update",
-            object_type="channel_rule",
-            object_id=rule.pk,
-            before=b,
-            after=a,
-        )
+    if _apply_update(
+        rule,
+        values,
+        actor=actor,
+        action="channel_rule.update",
+        snapshot=lambda r: _snapshot(r, RULE_SNAPSHOT),
+    ):
         rule_cache.rules_changed()
     return rule
 
@@ -578,12 +589,8 @@ def campaign_update(*, actor: Any, campaign_id: int, data: Mapping[str, Any]) ->
     if campaign is None:
         raise NotFound(_("Campaign not found"))
     values = _clean_campaign(data, current=campaign)
-    before = _campaign_snapshot(campaign)
-    for k, v in values.items():
-        setattr(campaign, k, v)
-    b, a = diff(before, _campaign_snapshot(campaign))
-    if a:
-        campaign.updated_at = clock.now()
+
+    def save() -> None:
         try:
             with transaction.atomic():
                 campaign.save()
@@ -592,14 +599,10 @@ def campaign_update(*, actor: Any, campaign_id: int, data: Mapping[str, Any]) ->
                 _("utm_campaign is taken"),
                 [FieldError("utm_campaign", _("Already used by another campaign"))],
             ) from None
-        audit_record(
-            actor=actor,
-            action="campaign.update",
-            object_type="campaign",
-            object_id=campaign.pk,
-            before=b,
-            after=a,
-        )
+
+    _apply_update(
+        campaign, values, actor=actor, action="campaign.update", snapshot=_campaign_snapshot, save=save
+    )
     return campaign
 
 
