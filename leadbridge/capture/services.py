@@ -1473,6 +1473,38 @@ def inquiry_class_update(*, actor: Any, class_id: int, data: Mapping[str, Any]) 
     return cls
 
 
+@transaction.atomic
+def inquiry_class_move(*, actor: Any, class_id: int, direction: str) -> InquiryClass:
+    """Swap a class with its neighbour in the order sales see them (positions renumbered 0..n-1;
+    all classes are locked, so two people reordering at once cannot interleave)."""
+    require(actor, Perm.INQUIRY_CLASS_MANAGE)
+    if direction not in ("up", "down"):
+        raise field_error("direction", _("Must be 'up' or 'down'"))
+    ordered = list(InquiryClass.objects.select_for_update().order_by("position", "id"))
+    index = next((i for i, c in enumerate(ordered) if c.pk == class_id), None)
+    if index is None:
+        raise NotFound(_("Inquiry class not found"))
+    other = index - 1 if direction == "up" else index + 1
+    moving = ordered[index]
+    if not 0 <= other < len(ordered):
+        return moving
+    ordered[index], ordered[other] = ordered[other], ordered[index]
+    before = moving.position
+    for position, cls in enumerate(ordered):
+        if cls.position != position:
+            InquiryClass.objects.filter(pk=cls.pk).update(position=position)
+            cls.position = position
+    audit_record(
+        actor=actor,
+        action="inquiry_class.move",
+        object_type="inquiry_class",
+        object_id=moving.pk,
+        before={"position": before},
+        after={"position": moving.position, "direction": direction},
+    )
+    return moving
+
+
 # --- junk control ------------------------------------------------------------------------------
 
 

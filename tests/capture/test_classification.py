@@ -206,3 +206,30 @@ def test_classification_enqueues_a_junk_check_after_commit(
     (task,) = DBTaskResult.objects.all()
     assert task.task_path.endswith("run_junk_check")
     assert task.args_kwargs["kwargs"] == {"campaign_ids": [inquiry.touch.campaign_id]}
+
+
+def test_moving_a_class_swaps_it_with_its_neighbour_and_audits_it() -> None:
+    from leadbridge.capture.models import InquiryClass
+    from leadbridge.capture.services import inquiry_class_move
+
+    admin = user("admin")
+    keys = list(InquiryClass.objects.order_by("position", "id").values_list("key", flat=True))
+    moved = inquiry_class_move(actor=admin, class_id=InquiryClass.objects.get(key=keys[2]).pk, direction="up")
+    after = list(InquiryClass.objects.order_by("position", "id").values_list("key", flat=True))
+    assert after == [keys[0], keys[2], keys[1], *keys[3:]]
+    assert list(InquiryClass.objects.order_by("position").values_list("position", flat=True)) == list(
+        range(len(keys))
+    )
+    assert moved.position == 1
+    entry = AuditEntry.objects.get(action="inquiry_class.move")
+    assert entry.object_id == str(moved.pk) or int(entry.object_id) == moved.pk
+    # At either end nothing moves and nothing is audited.
+    inquiry_class_move(actor=admin, class_id=InquiryClass.objects.get(key=after[0]).pk, direction="up")
+    assert list(InquiryClass.objects.order_by("position", "id").values_list("key", flat=True)) == after
+    assert AuditEntry.objects.filter(action="inquiry_class.move").count() == 1
+    with pytest.raises(ValidationFailed):
+        inquiry_class_move(actor=admin, class_id=moved.pk, direction="sideways")
+    with pytest.raises(NotFound):
+        inquiry_class_move(actor=admin, class_id=999_999, direction="up")
+    with pytest.raises(Forbidden):
+        inquiry_class_move(actor=user("sales", username="s1"), class_id=moved.pk, direction="down")

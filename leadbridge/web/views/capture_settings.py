@@ -9,13 +9,12 @@ refused role gets 403 before any input is read.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -213,31 +212,14 @@ def inquiry_class_edit(request: HttpRequest, class_id: int) -> HttpResponse:
     )
 
 
-def moved(order: list[int], item: int, direction: Literal["up", "down"]) -> list[int]:
-    """`order` with `item` swapped with its neighbour (unchanged at either end)."""
-    out = list(order)
-    i = out.index(item)
-    j = i - 1 if direction == "up" else i + 1
-    if 0 <= j < len(out):
-        out[i], out[j] = out[j], out[i]
-    return out
-
-
 @login_required
 @require_POST
 @service_errors
 def inquiry_class_move(request: HttpRequest, class_id: int) -> HttpResponse:
     require_perm(request, Perm.INQUIRY_CLASS_MANAGE)
     cls = ui_selectors.inquiry_class_get(user=request.user, class_id=class_id)
-    direction: Literal["up", "down"] = "up" if request.POST.get("direction") == "up" else "down"
-    current = {c.pk: c for c in selectors.inquiry_class_list()}
-    order = moved(list(current), cls.pk, direction)
-    # Positions become 0..n-1 in the new order; only the classes whose number changes are written
-    # (through the service, so each change is audited), all or none.
-    with transaction.atomic():
-        for position, pk in enumerate(order):
-            if current[pk].position != position:
-                services.inquiry_class_update(actor=request.user, class_id=pk, data={"position": position})
+    direction = "up" if request.POST.get("direction") == "up" else "down"
+    services.inquiry_class_move(actor=request.user, class_id=cls.pk, direction=direction)
     if is_partial(request):
         return _classes_page(request)
     return redirect(reverse("web:inquiry_class_list"))
