@@ -123,6 +123,7 @@ def test_a_failed_write_keeps_the_hits_for_the_next_round() -> None:
     fail[0] = False
     assert buffer.flush() == 5
     assert [item[1] for item in written[0]] == ["b", "c", "d", "e", "f"]
+    buffer.stop()  # the writer thread the first add started ends with the test
 
 
 def test_adds_from_many_threads_are_all_written_once() -> None:
