@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "leadbridge.marketing",
     "leadbridge.capture",
     "leadbridge.segments",
+    "leadbridge.scoring",
     "leadbridge.web",
     "leadbridge.api",
     # Only for the bundled Swagger UI assets of /api/v1/docs (without it ninja loads them from a CDN).

@@ -169,6 +169,50 @@ def cmd_events_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scoring_recompute(args: argparse.Namespace) -> int:
+    from leadbridge.scoring.services import scores_recompute
+    from leadbridge.scoring.tasks import ensure_scheduled
+
+    shown = [-1]
+
+    def progress(done: int, total: int) -> None:
+        # About twenty lines for any size, on stderr: stdout stays the result.
+        step = total // 20 or 1
+        if done // step != shown[0] or done >= total:
+            shown[0] = done // step
+            sys.stderr.write(f"recomputed contacts up to #{done} of {total}\n")
+
+    summary = scores_recompute(actor=None, batch=args.batch, progress=None if args.quiet else progress)
+    ensure_scheduled()
+    if args.format == "json":
+        _print_json(summary)
+    else:
+        print(
+            f"{summary['contacts']} contacts: {summary['entries']} ledger entries, "
+            f"{summary['crossings']} band changes, {summary['fit_changes']} fit changes"
+        )
+    return 0
+
+
+def cmd_scoring_run(args: argparse.Namespace) -> int:
+    from leadbridge.scoring.services import scoring_tick
+    from leadbridge.scoring.tasks import ensure_scheduled
+
+    summary = scoring_tick(budget=None if args.all else 5.0)
+    while args.all and summary.get("backlog"):
+        summary = scoring_tick()
+    ensure_scheduled()
+    if args.format == "json":
+        _print_json(summary)
+    else:
+        parts = [
+            f"{name}: {summary[name]['ids']} rows"
+            for name in ("events", "touches", "inquiries", "reviews", "identify")
+        ]
+        print(", ".join(parts) + (" (more left)" if summary.get("backlog") else ""))
+    return 0
+
+
 def _die_with_parent() -> None:
     """In a child: get SIGTERM when `leadbridge serve` dies, even by SIGKILL (Linux only)."""
     if sys.platform.startswith("linux"):
@@ -336,23 +380,39 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from leadbridge.contacts.exporter import export
 
-    export(kind=args.kind, segment=args.segment, fmt=args.format, out=sys.stdout)
+    contacts = _segment_contacts(args.segment) if args.segment else None
+    export(kind=args.kind, segment=None, contacts=contacts, fmt=args.format, out=sys.stdout)
     return 0
 
 
-def cmd_segment(args: argparse.Namespace) -> int:
-    from leadbridge.contacts.models import Contact
-    from leadbridge.contacts.simple_filter import apply_simple_filter
+def _segment_contacts(ref: str) -> Any:
+    """The contacts of a saved segment (by name or id), or of filter text when no segment has that name."""
+    from leadbridge.core.errors import NotFound
+    from leadbridge.segments.compiler import queryset
+    from leadbridge.segments.selectors import search_compiled, segment_compiled, segment_find
 
-    qs = apply_simple_filter(Contact.objects.alive(), args.expr)
+    try:
+        segment = segment_find(user=None, ref=ref)
+    except NotFound:
+        return queryset(search_compiled(user=None, text=ref, field="segment"))
+    return queryset(segment_compiled(user=None, segment=segment))
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    """`segment count|list EXPR`: the segment language (plain words search name, email, phone)."""
+    from leadbridge.segments.compiler import count, queryset
+    from leadbridge.segments.selectors import search_compiled
+
+    compiled = search_compiled(user=None, text=args.expr, field="expr")
     if args.action == "count":
-        count = qs.count()
+        found = count(compiled)
         if args.format == "json":
-            _print_json({"count": count})
+            _print_json({"count": found})
         else:
-            print(count)
+            print(found)
         return 0
-    rows = list(qs.order_by("id").values("id", "name", "email", "phone", "stage", "score")[: args.limit])
+    fields = ("id", "name", "email", "phone", "stage", "score")
+    rows = list(queryset(compiled).order_by("id").values(*fields)[: max(0, args.limit)])
     if args.format == "json":
         _print_json({"items": rows})
     else:
@@ -405,6 +465,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_events_prune)
 
+    scoring = sub.add_parser("scoring", help="lead scoring").add_subparsers(dest="action", required=True)
+    p = scoring.add_parser(
+        "recompute", help="rebuild every contact's score from the tracked history with the current rules"
+    )
+    p.add_argument("--batch", type=int, default=1000, help="contacts per transaction")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_scoring_recompute)
+    p = scoring.add_parser("run", help="score what arrived now, as the worker does (and what is due)")
+    p.add_argument("--all", action="store_true", help="until nothing is left, however long it takes")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_scoring_run)
+
     p = sub.add_parser("demo", help="load a realistic demo data set (idempotent)")
     p.add_argument("--contacts", type=int, default=2000)
     p.add_argument("--url", default="http://127.0.0.1:8000/", help="where the app will be served")
@@ -436,7 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export records")
     p.add_argument("kind", choices=["contacts"])
-    p.add_argument("--segment")
+    p.add_argument(
+        "--segment", help="a saved segment's name or id; otherwise read as a filter (the segment language)"
+    )
     p.add_argument("--format", choices=["csv", "json"], default="csv")
     p.set_defaults(func=cmd_export)
 
@@ -444,8 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     for action in ("count", "list"):
-        p = seg.add_parser(action)
-        p.add_argument("expr")
+        p = seg.add_parser(action, help=f"{action} the contacts matching a filter expression")
+        p.add_argument("expr", help='e.g. "tag:beach and (tag:forest or tag:income) and not tag:investor"')
         p.add_argument("--format", choices=["text", "json"], default="text")
         p.add_argument("--limit", type=int, default=100)
         p.set_defaults(func=cmd_segment)

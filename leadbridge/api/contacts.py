@@ -30,8 +30,15 @@ from leadbridge.contacts.services import (
 )
 from leadbridge.core.errors import FieldError, NotFound, ValidationFailed
 from leadbridge.core.pagination import keyset_page
+from leadbridge.segments.selectors import contact_search, full_rows
 
 router = Router(tags=["contacts"])
+
+Q_DOC = (
+    "A filter in the segment language, e.g. `tag:beach and (tag:forest or tag:income) and not "
+    'tag:investor`, `stage >= mql and score >= 40`, `email ~ "@example.com"`; plain words or a '
+    'quoted phrase search name, email and phone (`anna`, `"Anna Smith"`, `anna@example.com`)'
+)
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -243,25 +250,39 @@ def _version_from(if_match: str | None) -> int | None:
 def list_contacts(
     request: HttpRequest,
     page: Query[PageParams],
-    q: str = "",
+    q: str = Query("", max_length=10_000, description=Q_DOC),
+    segment: str = Query("", max_length=200, description="A saved segment's id or name"),
     tag: str = "",
     stage: Stage | None = None,
     owner: str = "",
     company_id: Id | None = None,
 ) -> Any:
-    """Contacts you may see, newest first. `q` takes simple filters (`tag:beach stage>=mql
-    score>=40 email~@example.com`, plain words search name/email/phone)."""
+    """Contacts you may see, newest first, filtered by the segment language (`q`), a saved
+    segment and the simple filters. A filter that cannot be read or compiled is a 400 naming
+    `query.q` with the character `position` of the problem."""
     with located("query"):
-        return contact_list(
+        if not q.strip() and not segment.strip():
+            return contact_list(
+                user=actor(request),
+                tag=tag,
+                stage=stage.value if stage else "",
+                owner=owner,
+                company_id=company_id,
+                cursor=page.cursor,
+                limit=page.limit,
+                full=True,
+            )
+        return contact_search(
             user=actor(request),
             q=q,
+            segment=segment.strip() or None,
             tag=tag,
             stage=stage.value if stage else "",
             owner=owner,
             company_id=company_id,
             cursor=page.cursor,
             limit=page.limit,
-            full=True,
+            contacts=full_rows(),
         )
 
 

@@ -8,6 +8,7 @@ the schema and a format error found by the service.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from pydantic import Field
 
 from leadbridge.core.errors import FieldError, ServiceError
 
@@ -24,6 +26,9 @@ from leadbridge.core.errors import FieldError, ServiceError
 class FieldErrorOut(Schema):
     field: str
     message: str
+    position: int | None = Field(
+        None, description="For filter text (`q`, `filter`): the 0-based character offset of the problem"
+    )
 
 
 class ErrorOut(Schema):
@@ -33,7 +38,7 @@ class ErrorOut(Schema):
 
 # What each status means; the API description lists them.
 MEANING = {
-    400: "Malformed request: the body is not valid JSON, or too many query parameters",
+    400: "Malformed request: the body is not valid JSON, too many query parameters, or a filter (`q`, `filter`) that cannot be read or compiled (the error gives its `position`)",
     401: "Missing, invalid or revoked API token",
     403: "Your role may not do this",
     404: "Not found (or not visible to you)",
@@ -99,8 +104,9 @@ def located(location: str, rename: Mapping[str, str] | None = None) -> Iterator[
         yield
     except ServiceError as exc:
         renamed = rename or {}
+        # replace() keeps what a subclass adds (a filter error's `position`).
         exc.errors = [
-            FieldError(renamed.get(e.field) or _join(location, e.field), e.message) for e in exc.errors
+            dataclasses.replace(e, field=renamed.get(e.field) or _join(location, e.field)) for e in exc.errors
         ]
         raise
 

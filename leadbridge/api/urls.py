@@ -17,6 +17,9 @@ from leadbridge.api.errors import MEANING, install
 from leadbridge.api.inquiries import router as inquiries_router
 from leadbridge.api.inquiry_classes import router as inquiry_classes_router
 from leadbridge.api.parsing import StrictJSONParser, json_not_allowed, limit_body_size
+from leadbridge.api.scoring import contact_router as contact_score_router
+from leadbridge.api.scoring import router as scoring_router
+from leadbridge.api.segments import router as segments_router
 from leadbridge.api.sites import router as sites_router
 from leadbridge.api.spend import router as spend_router
 from leadbridge.core.errors import NotFound
@@ -64,6 +67,9 @@ api.add_router("/channels", channels_router)
 api.add_router("/channel-rules", channel_rules_router)
 api.add_router("/campaigns", campaigns_router)
 api.add_router("/spend", spend_router)
+api.add_router("/segments", segments_router)
+api.add_router("/scoring", scoring_router)
+api.add_router("", contact_score_router)
 
 # Last: unknown paths under /api/v1/ answer a JSON 404 instead of the HTML page.
 _fallback = Router()

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterator
 from typing import IO, Any
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 from django.utils.translation import gettext as _
 
 from leadbridge.contacts.cleaning import custom_field_defs
@@ -88,10 +88,20 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def export(*, kind: str, segment: str | None, fmt: str, out: IO[str], actor: Any = None) -> int:
+def export(
+    *,
+    kind: str,
+    segment: str | None,
+    fmt: str,
+    out: IO[str],
+    actor: Any = None,
+    contacts: QuerySet[Contact] | None = None,
+) -> int:
     """Write the contacts matching `segment` (a simple filter expression) to `out`; returns the count.
 
-    `actor=None` is the system (the CLI); with an actor, its permission and visibility apply.
+    `contacts` narrows the export to these (a saved segment's members, from the segments app,
+    which sits above this one). `actor=None` is the system (the CLI); with an actor, its
+    permission and visibility apply.
     """
     if kind != "contacts":
         message = _("Cannot export %(kind)s yet; supported: %(supported)s") % {
@@ -110,6 +120,8 @@ def export(*, kind: str, segment: str | None, fmt: str, out: IO[str], actor: Any
         require(actor, Perm.CONTACT_EXPORT)
         qs = qs.visible_to(actor)
     qs = apply_simple_filter(qs, segment or "")
+    if contacts is not None:
+        qs = qs.filter(pk__in=contacts.values("pk"))
     custom_keys = list(custom_field_defs())
     columns = [*CONTACT_FIELDS, *(f"custom.{k}" for k in custom_keys)]
     count = 0

@@ -27,6 +27,14 @@ class Stage(models.TextChoices):
 STAGE_ORDER = {s.value: i for i, s in enumerate(Stage)}
 
 
+class Band(models.TextChoices):
+    """Score bands, lowest first. Scoring sets a contact's band together with its score."""
+
+    COLD = "cold", _("Cold")
+    WARM = "warm", _("Warm")
+    HOT = "hot", _("Hot")
+
+
 class ConsentStatus(models.TextChoices):
     UNKNOWN = "unknown", _("Unknown")
     GRANTED = "granted", _("Granted")
@@ -87,6 +95,10 @@ class Company(models.Model):
         return self.name
 
 
+# Contact columns only the scoring services write (see Contact.save).
+SCORING_FIELDS = frozenset({"score", "band"})
+
+
 class Contact(models.Model):
     """One person we know something about. Never deleted silently: merges and erasures are audited.
 
@@ -132,6 +144,11 @@ class Contact(models.Model):
     )
     stage = models.CharField(_("lifecycle stage"), max_length=16, choices=Stage.choices, default=Stage.LEAD)
     score = models.IntegerField(_("score"), default=0)
+    # Written only by the scoring services, together with `score` (thresholds: scoring.ScoreSettings).
+    # The database default lets the column be added to a big table without rewriting it.
+    band = models.CharField(
+        _("band"), max_length=8, choices=Band.choices, default=Band.COLD, db_default=Band.COLD
+    )
     external_id = models.CharField(_("external id"), max_length=128, null=True, blank=True, unique=True)
     custom = models.JSONField(_("custom fields"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created"), default=clock.now)
@@ -153,10 +170,22 @@ class Contact(models.Model):
             models.Index(fields=["company"], name="contact_company"),
             models.Index(fields=["created_at"], name="contact_created"),
             models.Index(fields=["score"], name="contact_score"),
+            models.Index(fields=["band", "id"], name="contact_band_id"),
         ]
 
     def __str__(self) -> str:
         return self.display_name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A full save of an existing contact leaves `score` and `band` alone: the scoring
+        services set them by SQL, and an edit (or a merge, whose refreshers re-score inside its
+        transaction) holding the row from before must not write the old values back."""
+        if not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+            skip = SCORING_FIELDS | self.get_deferred_fields()
+            kwargs["update_fields"] = [
+                f.attname for f in self._meta.concrete_fields if not f.primary_key and f.attname not in skip
+            ]
+        super().save(*args, **kwargs)
 
     @property
     def display_name(self) -> str:

@@ -41,6 +41,13 @@ Where the grammar takes a name in parentheses or after `~` (segment, event, page
 contains), a bare word is accepted as well as a quoted string. Where it takes DATE, a
 date-time is accepted too.
 
+Plain search (`parse(text, search=True)`: the contact list's box, the API's `q=`, the CLI) adds
+one primary, `Search(text, quoted)`: a quoted string, or a run of bare words (or numbers) none of
+which is followed by an operator — `anna`, `"Anna Smith"`, `anna and stage >= mql`. Text the
+grammar cannot read at all and that holds none of `= < > ~ ( ) "` nor `tag:` (an email, a phone
+number, O'Brien) is one Search of the whole text. Saved segments never use this mode: there a
+misspelt field is an error, not a search.
+
 AST (frozen dataclasses; `pos` is the 0-based offset in the source text of the node's first
 character, excluded from equality, so `parse("a=1") == parse("a = 1")`)::
 
@@ -59,6 +66,7 @@ character, excluded from equality, so `parse("a=1") == parse("a = 1")`)::
                 Event(name, where, when)          where: tuple of Condition (event properties)
                 Email(action, when)               action: "opened" | "clicked"
                 HasDeal(where)                    where: tuple of Condition (deal fields)
+    search      Search(text, quoted)              plain words / a phrase (search=True only)
                 Condition(field, op, value)       op: = != > >= < <=
     windows     Within(duration)  OlderThan(duration)  Before(moment)  After(moment)
                 Between(low, high)                moment: Date | DateTime; behaviour `when`
@@ -412,6 +420,15 @@ class HasDeal(_Node):
     where: tuple[Condition, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Search(_Node):
+    """A plain search of the contact list and the API's `q=`: bare words (each must match) or a
+    quoted phrase, looked for in name, email and phone. Only `parse(..., search=True)` makes it."""
+
+    text: str
+    quoted: bool = False
+
+
 Value = Str | Num | Date | DateTime | Duration | Bare | Bool | Null
 DateWhen = Within | OlderThan | Before | After
 TimeWindow = Within | Before | After | Between
@@ -432,6 +449,7 @@ Node = (
     | Event
     | Email
     | HasDeal
+    | Search
 )
 # Anything walk() yields.
 AnyNode = Node | Condition | DateWhen | Between | Value
@@ -748,7 +766,8 @@ def _is_bare(text: str) -> bool:
 class _Parser:
     """Recursive descent over the token list; one method per grammar rule."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, search: bool = False) -> None:
+        self.search = search
         self.tokens = tokenize(text)
         self.tokens.append(self.tokens[-1])  # so peek(1) at the last token needs no bounds check
         self.i = 0
@@ -878,6 +897,10 @@ class _Parser:
             self.count_term(token)
             self.advance()
             return Tag(token.value, pos=token.pos)
+        if self.search and token.kind == "string":
+            self.count_term(token)
+            self.advance()
+            return Search(token.value, quoted=True, pos=token.pos)
         if token.kind != "word" or token.keyword in ("and", "or"):
             raise self.fail(token, [A_CONDITION])
         word, following = token.keyword, self.peek(1)
@@ -895,7 +918,28 @@ class _Parser:
             self.count_term(token)
             self.advance()
             return Email(word.removesuffix("_email"), self.window(), pos=token.pos)
+        if self.search and self.is_search_word(token):
+            return self.search_words()
         return self.comparison()
+
+    # -- plain search (search=True)
+
+    def is_search_word(self, token: Token) -> bool:
+        """A word (or number, date) that starts no construct and is not followed by an operator."""
+        if token.kind in ("number", "date", "datetime", "duration"):
+            return True
+        if token.kind != "word" or token.keyword in _SEARCH_STOP:
+            return False
+        following = self.peek(1)
+        return following.kind != "op" and following.keyword not in _FIELD_FOLLOWERS and following.kind != "("
+
+    def search_words(self) -> Search:
+        first = self.peek()
+        self.count_term(first)
+        words = []
+        while self.is_search_word(self.peek()):
+            words.append(self.advance().text)
+        return Search(" ".join(words), pos=first.pos)
 
     # -- contact conditions
 
@@ -1165,7 +1209,16 @@ class _Parser:
         return Between(low, self.moment(), pos=token.pos)
 
 
-def parse(text: str, *, field: str = "q") -> Node:
+# Keywords after a field (`x in`, `x not in`, `x between`, ...): a word before them is a field.
+_FIELD_FOLLOWERS = frozenset({"in", "not", "between", "within", "older", "before", "after", "exists", "is"})
+# Words that are never plain search words.
+_SEARCH_STOP = frozenset({"and", "or", "not", "visits", "opened_email", "clicked_email"})
+# Characters that make text a filter rather than plain search words.
+_FILTER_CHARS = re.compile(r'[=<>~()"]')
+_WHITESPACE = re.compile(r"\s+")
+
+
+def parse(text: str, *, field: str = "q", search: bool = False) -> Node:
     """The AST of `text`; raises FilterSyntaxError (its FieldError names `field`)."""
     if not isinstance(text, str):
         raise FilterSyntaxError(0, _("the filter must be text"), field=field)
@@ -1173,8 +1226,13 @@ def parse(text: str, *, field: str = "q") -> Node:
         reason = _("the filter is longer than %(limit)s characters") % {"limit": MAX_LENGTH}
         raise FilterSyntaxError(MAX_LENGTH, reason, field=field)
     try:
-        return _Parser(text).filter()
+        return _Parser(text, search=search).filter()
     except _Problem as problem:
+        if search and not _FILTER_CHARS.search(text) and "tag:" not in text.lower():
+            # Plain words the grammar cannot read (an email, a phone, O'Brien): search for them.
+            words = _WHITESPACE.sub(" ", text).strip()
+            if words and len(words) <= MAX_STRING and not _FORBIDDEN_CHAR.search(words):
+                return Search(words, pos=len(text) - len(text.lstrip()))
         raise FilterSyntaxError(problem.pos, problem.reason, problem.expected, field=field) from None
 
 
@@ -1289,6 +1347,8 @@ def to_text(node: Node) -> str:
             return _with_window(f"{node.action}_email", node.when)
         case HasDeal():
             return f"has deal({_conditions_text(node.where)})" if node.where else "has deal"
+        case Search():
+            return quote(node.text) if node.quoted else node.text
     raise TypeError(f"not a filter node: {node!r}")
 
 
@@ -1412,6 +1472,8 @@ def to_json(node: Node) -> dict[str, Any]:
             return {"op": "email", "action": node.action, "when": _when_json(node.when)}
         case HasDeal():
             return {"op": "has_deal", "where": _conditions_json(node.where)}
+        case Search():
+            return {"op": "search", "text": node.text, "quoted": node.quoted}
     raise TypeError(f"not a filter node: {node!r}")
 
 
@@ -1433,6 +1495,7 @@ _SHAPES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "event": (("name",), {"where": [], "when": None}),
     "email": (("action",), {"when": None}),
     "has_deal": ((), {"where": []}),
+    "search": (("text",), {"quoted": False}),
 }
 
 
@@ -1629,7 +1692,11 @@ class _TreeReader:
             raise _TreeProblem(path, _("expected an object, found %(found)s") % {"found": _type_name(data)})
         if "op" not in data:
             raise _TreeProblem(path, _("missing key %(key)s") % {"key": "'op'"})
-        op = self.choice(data["op"], f"{path}.op", tuple(_SHAPES), _UNKNOWN_OP)
+        # "search" (a plain search of the contact list) is accepted but not offered to builders.
+        listed = tuple(k for k in _SHAPES if k != "search")
+        op = (
+            "search" if data["op"] == "search" else self.choice(data["op"], f"{path}.op", listed, _UNKNOWN_OP)
+        )
         required, optional = _SHAPES[op]
         obj = self.mapping(data, path, required, optional)
         if op in ("and", "or", "not"):
@@ -1686,6 +1753,9 @@ class _TreeReader:
             return Email(action, self.when(obj["when"], at("when"), ("within", "before", "after", "between")))
         if op == "has_deal":
             return HasDeal(self.conditions(obj["where"], at("where")))
+        if op == "search":
+            text = self.string(obj["text"], at("text"), empty=False)
+            return Search(text, quoted=self.flag(obj["quoted"], at("quoted")))
         name = self.field(obj["field"], at("field"))
         if op == "cmp":
             cmp = self.choice(obj["cmp"], at("cmp"), CMP_OPS, _UNKNOWN_CMP)
@@ -1727,6 +1797,6 @@ def from_json(data: Any, *, field: str = "filter") -> Node:
     except _TreeProblem as problem:
         raise FilterTreeError(problem.path, problem.reason, field=field) from None
     try:
-        return parse(to_text(node), field=field)
+        return parse(to_text(node), field=field, search=any(isinstance(n, Search) for n in walk(node)))
     except FilterSyntaxError as exc:
         raise FilterTreeError("$", exc.reason, field=field) from None

@@ -29,6 +29,7 @@ NAV: list[tuple[str, str | Promise, str, tuple[Perm, ...]]] = [
     ("inquiries", _("Inquiries"), "web:inquiry_feed", (Perm.INQUIRY_VIEW,)),
     ("contacts", _("Contacts"), "web:contact_list", (Perm.CONTACT_VIEW,)),
     ("companies", _("Companies"), "web:company_list", (Perm.CONTACT_VIEW,)),
+    ("segments", _("Segments"), "web:segment_list", (Perm.CONTACT_VIEW,)),
     # Marketing manages campaigns; sales read them (the sales script) and guests look.
     ("campaigns", _("Campaigns"), "web:campaign_list", (Perm.CAMPAIGN_VIEW,)),
     ("quality", _("Data quality"), "web:quality_list", (Perm.DATA_QUALITY_RESOLVE,)),

@@ -10,6 +10,7 @@ from leadbridge.web.views import inbox as inbox_views
 from leadbridge.web.views import inquiries as inquiries_views
 from leadbridge.web.views import marketing as marketing_views
 from leadbridge.web.views import notifications as notifications_views
+from leadbridge.web.views import segments as segment_views
 from leadbridge.web.views import settings as app_settings
 
 app_name = "web"
@@ -40,6 +41,15 @@ urlpatterns = [
     path("companies/new/", companies.company_create, name="company_create"),
     path("companies/<int:company_id>/", companies.company_detail, name="company_detail"),
     path("companies/<int:company_id>/edit/", companies.company_edit, name="company_edit"),
+    # Segments: saved filters over contacts, the builder and its preview.
+    path("segments/", segment_views.segment_list, name="segment_list"),
+    path("segments/new/", segment_views.segment_create, name="segment_create"),
+    path("segments/preview/", segment_views.segment_preview, name="segment_preview"),
+    path("segments/<int:segment_id>/", segment_views.segment_detail, name="segment_detail"),
+    path("segments/<int:segment_id>/edit/", segment_views.segment_edit, name="segment_edit"),
+    path("segments/<int:segment_id>/delete/", segment_views.segment_delete, name="segment_delete"),
+    path("segments/<int:segment_id>/count/", segment_views.segment_count, name="segment_count"),
+    path("segments/<int:segment_id>/export.csv", segment_views.segment_export, name="segment_export"),
     # Admin-side pages (data quality, product issues, import, audit, settings).
     path("quality/", quality.quality_list, name="quality_list"),
     path("quality/<int:item_id>/resolve/", quality.quality_resolve, name="quality_resolve"),

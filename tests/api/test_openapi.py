@@ -72,6 +72,24 @@ EXPECTED = {
     ("get", "/api/v1/sites"),
     ("post", "/api/v1/sites"),
     ("patch", "/api/v1/sites/{site_id}"),
+    # segments
+    ("get", "/api/v1/segments"),
+    ("post", "/api/v1/segments"),
+    ("post", "/api/v1/segments/preview"),
+    ("get", "/api/v1/segments/{segment_id}"),
+    ("patch", "/api/v1/segments/{segment_id}"),
+    ("delete", "/api/v1/segments/{segment_id}"),
+    ("get", "/api/v1/segments/{segment_id}/count"),
+    ("get", "/api/v1/segments/{segment_id}/members"),
+    # scoring
+    ("get", "/api/v1/contacts/{contact_id}/score"),
+    ("get", "/api/v1/scoring/rules"),
+    ("post", "/api/v1/scoring/rules"),
+    ("get", "/api/v1/scoring/rules/{rule_id}"),
+    ("patch", "/api/v1/scoring/rules/{rule_id}"),
+    ("delete", "/api/v1/scoring/rules/{rule_id}"),
+    ("get", "/api/v1/scoring/settings"),
+    ("patch", "/api/v1/scoring/settings"),
 }
 
 

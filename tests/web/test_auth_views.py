@@ -50,7 +50,7 @@ def test_login_with_csrf_and_logout() -> None:
 
 
 def test_navigation_depends_on_role(client: Client) -> None:
-    everyone = {"contacts", "companies", "settings"}  # Settings: at least one's own API tokens
+    everyone = {"contacts", "companies", "segments", "settings"}  # Settings: at least one's own API tokens
     expected = {
         "admin": everyone
         | {"inquiries", "campaigns", "quality", "import", "product_issues", "audit", "capture_settings"},

@@ -28,6 +28,8 @@ from leadbridge.contacts.models import ConsentChannel, ConsentStatus, Contact, S
 from leadbridge.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from leadbridge.core.pagination import Page
 from leadbridge.core.roles import Perm
+from leadbridge.scoring.selectors import score_explain
+from leadbridge.segments import selectors as segment_selectors
 from leadbridge.web.adapters import (
     field_errors,
     int_param,
@@ -58,20 +60,34 @@ def _page_size() -> int:
 @require_GET
 @service_errors
 def contact_list(request: HttpRequest) -> HttpResponse:
-    filters = {k: request.GET.get(k, "").strip()[:2000] for k in ("q", "tag", "stage", "owner")}
+    filters = {k: request.GET.get(k, "").strip()[:2000] for k in ("tag", "stage", "owner")}
+    filters = {"q": request.GET.get("q", "").strip()[:10_000], **filters}
     cursor = request.GET.get("cursor") or None
     limit = int_param(request.GET.get("limit"), default=_page_size(), low=1, high=200)
     error: ValidationFailed | None = None
     try:
-        page = selectors.contact_list(
-            user=request.user,
-            q=filters["q"],
-            tag=filters["tag"],
-            stage=filters["stage"],
-            owner=filters["owner"],
-            cursor=cursor,
-            limit=limit,
-        )
+        if filters["q"]:
+            # The segment language (plain words search name, email and phone).
+            page = segment_selectors.contact_search(
+                user=request.user,
+                q=filters["q"],
+                tag=filters["tag"],
+                stage=filters["stage"],
+                owner=filters["owner"],
+                cursor=cursor,
+                limit=limit,
+                contacts=selectors.with_rows(Contact.objects.all()),
+            )
+            selectors.attach_tag_names(page.items)
+        else:
+            page = selectors.contact_list(
+                user=request.user,
+                tag=filters["tag"],
+                stage=filters["stage"],
+                owner=filters["owner"],
+                cursor=cursor,
+                limit=limit,
+            )
     except ValidationFailed as exc:
         page, error = Page(items=[], next=None), exc
     context: dict[str, Any] = {
@@ -126,6 +142,7 @@ def _card_context(request: HttpRequest, contact: Contact) -> dict[str, Any]:
         "timeline_next": timeline.next,
         "sources": sources,
         "visits": visit_rows(sources.visits),
+        "score": score_explain(contact=contact),  # the "Score" section: rules, fit, decay, latest
         "errors": {},
         "values": {},
     }
