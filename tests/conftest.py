@@ -23,6 +23,17 @@ def pixel_hits_written_at_once(settings):  # type: ignore[no-untyped-def]
     settings.LEADBRIDGE = {**settings.LEADBRIDGE, "CAPTURE_PIXEL_FLUSH_MS": 0}
 
 
+@pytest.fixture(autouse=True)
+def no_language_leaks():  # type: ignore[no-untyped-def]
+    # A request of a Russian user leaves Russian active in the thread (LocaleMiddleware activates,
+    # nothing deactivates): tests that build texts outside a request must start from the default.
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def admin(db):  # type: ignore[no-untyped-def]
     return user("admin", username="admin")
