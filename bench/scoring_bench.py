@@ -2,7 +2,7 @@
 the raw database doing the same writes, on SQLite and PostgreSQL.
 
     python bench/scoring_bench.py [--sqlite DIR] [--postgres URL] [--events 1000000]
-        [--contacts 50000] [--visitors 100000] [--linked 0.5] [--days 30] [--batch 5000]
+        [--contacts 50000] [--visitors 100000] [--linked 0.5] [--days 30] [--batch 20000]
         [--seed 42] [--only sqlite|postgres] [--no-recompute] [--out FILE]
 
 Each database is fresh and done in its own child process: `--sqlite DIR` (default: a new temp
@@ -129,7 +129,7 @@ def main() -> None:
     parser.add_argument("--visitors", type=int, default=100_000)
     parser.add_argument("--linked", type=float, default=0.5)
     parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-recompute", action="store_true")
     parser.add_argument("--out", type=Path)

@@ -119,6 +119,26 @@ def rows_by(
     )
 
 
+def ledger_pairs(
+    pairs: Sequence[tuple[int, int]], *, columns: str, where: str = "", params: Sequence[Any] = ()
+) -> tuple[str, list[Any]]:
+    """A FROM item `x`: the ledger entries of these (contact, rule) pairs meeting `where`, each
+    pair looked up through score_entry_cap (contact, rule, occurred_at). A batch's state needs a
+    contact's entries of the rules it matched, not of every rule in the batch."""
+    cond = f" AND {where}" if where else ""
+    if connection.vendor == "postgresql":
+        return (
+            f"unnest(%s::bigint[], %s::bigint[]) AS x_k(c, r) CROSS JOIN LATERAL (SELECT {columns} "  # noqa: S608
+            f"FROM {ENTRIES} WHERE contact_id = x_k.c AND rule_id = x_k.r{cond} OFFSET 0) x",
+            [pg_array(c for c, _r in pairs), pg_array(r for _c, r in pairs), *params],
+        )
+    return (
+        f"(SELECT {columns} FROM {ENTRIES} WHERE (contact_id, rule_id) IN (SELECT json_extract(value, '$[0]'), "  # noqa: S608
+        f"json_extract(value, '$[1]') FROM json_each(%s)){cond}) x",
+        [json.dumps([[int(c), int(r)] for c, r in pairs]), *params],
+    )
+
+
 def read_dt(value: Any) -> dt.datetime:
     """A datetime column read by raw SQL: aware already (PostgreSQL) or UTC text (SQLite)."""
     if isinstance(value, dt.datetime):
@@ -295,37 +315,28 @@ class LedgerState:
         second list is short however long the period."""
         state = cls()
         contacts = sorted({m.contact_id for m in matches})
-        rules = {m.rule.id: m.rule for m in matches}
-        once = sorted(r.id for r in rules.values() if r.once)
-        periods: dict[dt.timedelta, list[int]] = defaultdict(list)
-        for r in rules.values():
-            if r.capped and r.cap_period is not None:
-                periods[r.cap_period].append(r.id)
+        once: set[tuple[int, int]] = set()
+        periods: dict[dt.timedelta, set[tuple[int, int]]] = defaultdict(set)
+        for m in matches:
+            if m.rule.once:
+                once.add((m.contact_id, m.rule.id))
+            elif m.rule.capped and m.rule.cap_period is not None:
+                periods[m.rule.cap_period].add((m.contact_id, m.rule.id))
         first = min(m.occurred_at for m in matches)
         last = max(m.occurred_at for m in matches)
-        for ids in chunked(contacts, 5000):
-            if once:
-                frm, params = rows_by(
-                    ENTRIES,
-                    "contact_id",
-                    ids,
-                    alias="x",
+        for pairs in chunked(sorted(once), 5000):
+            frm, params = ledger_pairs(pairs, columns="contact_id, rule_id, points")
+            for contact_id, rule_id, total in fetch(
+                f"SELECT x.contact_id, x.rule_id, SUM(x.points) FROM {frm} GROUP BY x.contact_id, x.rule_id",  # noqa: S608
+                params,
+            ):
+                state.totals[(contact_id, rule_id)] = int(total)
+        for period, keys in periods.items():
+            for pairs in chunked(sorted(keys), 5000):
+                frm, params = ledger_pairs(
+                    pairs,
                     columns="contact_id, rule_id, points",
-                    where=f"rule_id IN ({ints(once)})",
-                )
-                for contact_id, rule_id, total in fetch(
-                    f"SELECT x.contact_id, x.rule_id, SUM(x.points) FROM {frm} GROUP BY x.contact_id, x.rule_id",  # noqa: S608
-                    params,
-                ):
-                    state.totals[(contact_id, rule_id)] = int(total)
-            for period, rule_ids in periods.items():
-                frm, params = rows_by(
-                    ENTRIES,
-                    "contact_id",
-                    ids,
-                    alias="x",
-                    columns="contact_id, rule_id, points",
-                    where=f"rule_id IN ({ints(sorted(rule_ids))}) AND occurred_at > %s",
+                    where="occurred_at > %s",
                     params=[db_dt(last - period)],
                 )
                 for contact_id, rule_id, total in fetch(
@@ -334,13 +345,10 @@ class LedgerState:
                 ):
                     state.base[(contact_id, rule_id)] = int(total)
                 if first < last:
-                    frm, params = rows_by(
-                        ENTRIES,
-                        "contact_id",
-                        ids,
-                        alias="x",
+                    frm, params = ledger_pairs(
+                        pairs,
                         columns="contact_id, rule_id, occurred_at, points",
-                        where=f"rule_id IN ({ints(sorted(rule_ids))}) AND occurred_at > %s AND occurred_at <= %s",
+                        where="occurred_at > %s AND occurred_at <= %s",
                         params=[db_dt(first - period), db_dt(last - period)],
                     )
                     for contact_id, rule_id, at, points in fetch(
