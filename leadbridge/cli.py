@@ -169,6 +169,17 @@ def cmd_events_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_events_rollup(args: argparse.Namespace) -> int:
+    from leadbridge.capture.contact_days import advance
+
+    result = advance(budget=None, wait=True)
+    if args.format == "json":
+        _print_json(result)
+    else:
+        print(f"rolled up {result['ids']} event ids in {result['batches']} batches")
+    return 0
+
+
 def cmd_scoring_recompute(args: argparse.Namespace) -> int:
     from leadbridge.scoring.services import scores_recompute
     from leadbridge.scoring.tasks import ensure_scheduled
@@ -297,6 +308,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from django.core.management import call_command
+
+    from leadbridge.capture.tasks import ensure_scheduled as capture_chain
+    from leadbridge.scoring.tasks import ensure_scheduled as scoring_chain
+
+    # The periodic chains start with the first worker (and again if they died with one).
+    capture_chain()
+    scoring_chain()
 
     options: dict[str, Any] = {"queue_name": "*", "interval": args.interval, "reload": False}
     if args.once:
@@ -464,6 +482,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="count only")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_events_prune)
+
+    p = events.add_parser(
+        "rollup",
+        help="roll new tracking hits up per contact and day now (the worker does it every few seconds)",
+    )
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_events_rollup)
 
     scoring = sub.add_parser("scoring", help="lead scoring").add_subparsers(dest="action", required=True)
     p = scoring.add_parser(

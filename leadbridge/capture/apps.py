@@ -15,7 +15,7 @@ class CaptureConfig(AppConfig):
     verbose_name = "Capture"
 
     def ready(self) -> None:
-        from leadbridge.capture import lifecycle
+        from leadbridge.capture import contact_days, lifecycle
         from leadbridge.capture.models import Inquiry, Touch, Visitor
         from leadbridge.contacts.importer import register_lead_sink
         from leadbridge.contacts.merge import register_refresher, register_relation
@@ -24,6 +24,8 @@ class CaptureConfig(AppConfig):
         for model in (Touch, Inquiry, Visitor):
             register_relation(model, "contact")
         register_refresher(lifecycle.contact_sources_rebuild)
+        # Visitors moved between the two contacts: so did their hits in the behaviour roll-up.
+        register_refresher(contact_days.rebuild)
         register_eraser(lifecycle.contact_capture_erase)
         # `leadbridge import leads`: the contacts importer hands each batch's lead rows to capture.
         register_lead_sink(_lead_sink)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from leadbridge.capture.models import ContactSource, Inquiry, Touch, TrackingEvent, Visitor
+from leadbridge.capture.models import ContactDay, ContactSource, Inquiry, Touch, TrackingEvent, Visitor
 
 
 def contact_sources_rebuild(contact_ids: list[int]) -> None:
@@ -42,6 +42,7 @@ def contact_capture_erase(contact_id: int) -> None:
     Inquiry.objects.filter(contact_id=contact_id).update(
         subject="", message="", fields={}, dialog=[], transcript="", recording_url="", tracking_number=""
     )
+    ContactDay.objects.filter(contact_id=contact_id).delete()
     visitor_ids = list(Visitor.objects.filter(contact_id=contact_id).values_list("pk", flat=True))
     if visitor_ids:
         TrackingEvent.objects.filter(visitor_id__in=visitor_ids).delete()

@@ -392,3 +392,67 @@ class EventRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.page} x{self.hits}"
+
+
+class ContactDay(models.Model):
+    """Per contact and UTC day: how many page hits of each path and how many events of each name
+    the contact's visitors made. Behaviour filters (`visited("/pricing*") within 30d`, `visits >=
+    5 within 7d`, `event("cart_add") within 30d`) read whole days here instead of the event
+    table's ~1M rows per month; only the edges of a window and the hits newer than the roll-up's
+    cursor come from TrackingEvent (segments/behaviour.py).
+
+    Kept by `contact_days.advance` (the worker, hits by id up to a safe horizon) and rebuilt for
+    a contact when a visitor is linked to it or contacts are merged (`contact_days.rebuild`).
+    `kind` is PAGEVIEW for page views and pixel hits (the page kinds of behaviour filters), EVENT
+    for custom events; `key` is the lower-cased path (query string and fragment cut, at most 500
+    characters) or the event's name as sent.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # No FK constraint: the roll-up's inserts would take a share lock on each contact row, and a
+    # merge holding its two contacts while waiting for the roll-up's cursor would deadlock with
+    # them. Deleting a contact through the ORM still deletes its rows.
+    contact = models.ForeignKey(
+        "contacts.Contact", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )  # fmt: skip
+    day = models.DateField()
+    kind = models.PositiveSmallIntegerField(choices=EventKind.choices)
+    key = models.CharField(max_length=500)
+    hits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "day", "kind", "key"], name="uniq_contact_day"),
+        ]
+        indexes = [
+            # Counting windows (`visits >= 5 within 7d`): a range of days, everything it needs in
+            # the index.
+            models.Index(fields=["kind", "day", "contact", "hits"], name="contact_day_time"),
+            # One path prefix or event name over a range of days. text_pattern_ops lets
+            # PostgreSQL answer `key LIKE '/pricing%'` from the index under any collation;
+            # other databases ignore op classes.
+            models.Index(
+                fields=["kind", "key", "day", "contact"],
+                name="contact_day_key",
+                opclasses=["", "text_pattern_ops", "", ""],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} {self.day} {self.key} x{self.hits}"
+
+
+class CaptureCursor(models.Model):
+    """How far a capture job got through a table it reads by id (`contact_days`: the event
+    table), and when its periodic task runs (`tick`). `safe_id`/`sample_*` as in
+    core.idstream.safe_horizon."""
+
+    name = models.CharField(max_length=20, primary_key=True)
+    position = models.BigIntegerField(default=0)
+    safe_id = models.BigIntegerField(default=0)
+    sample_id = models.BigIntegerField(default=0)
+    sample_at = models.DateTimeField(null=True, blank=True)
+    run_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.position}"

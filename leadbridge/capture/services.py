@@ -25,6 +25,7 @@ from django.utils.translation import ngettext
 
 from leadbridge.accounts.models import User
 from leadbridge.accounts.services import notify
+from leadbridge.capture import contact_days
 from leadbridge.capture.attribution import URL_MAX, Source, cap_text, host_of, source_of, strip_tracking
 from leadbridge.capture.hitbuffer import HitBuffer, register
 from leadbridge.capture.models import (
@@ -604,9 +605,12 @@ def _link_visitor(visitor: Visitor, contact: Contact, *, via: str, actor: Any = 
     """Make the visitor (and its earlier visits and touches) the contact's. False if it already was."""
     if visitor.contact_id == contact.pk:
         return False
+    previous = visitor.contact_id
     visitor.contact = contact
     visitor.save(update_fields=["contact"])
     Touch.objects.filter(visitor_id=visitor.pk, contact__isnull=True).update(contact_id=contact.pk)
+    # The visitor's hits so far become the contact's in the behaviour roll-up.
+    contact_days.rebuild([contact.pk] + ([previous] if previous else []))
     activity_add(
         contact=contact,
         kind="visitor_identified",

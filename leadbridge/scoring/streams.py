@@ -19,12 +19,9 @@ cursor where it was, so it is simply done again. Big batches pay: the pages a ba
 5,000 on SQLite, 1.25x on PostgreSQL (bench/RESULTS.md); a batch holds its contacts' rows for
 about a second.
 
-Why a safe horizon: on PostgreSQL a row's id is drawn when it is inserted and the row becomes
-visible when its transaction commits, so while id 1001 is visible, id 1000 may still be on its
-way; a cursor that moved past 1000 would never see it. The worker reads only ids up to the
-highest id it saw at least SCORING_SAFE_LAG seconds (default 10) earlier: every transaction that
-drew a lower id has committed by then, since capture's transactions last milliseconds. SQLite
-has one writer at a time, so ids become visible in order and the horizon is simply the last id.
+Why a safe horizon (core/idstream.py): on PostgreSQL ids become visible in commit order, not in
+id order; the worker reads only ids up to the highest id it saw at least SCORING_SAFE_LAG
+seconds (default 10) earlier.
 
 Identify: a hit is scored when the worker reaches it, for the contact its visitor belongs to
 then. A visitor identified later (a form filled in after ten page views) has its earlier hits
@@ -56,7 +53,7 @@ from leadbridge.capture.models import (
     Visitor,
 )
 from leadbridge.contacts.models import Activity
-from leadbridge.core import clock
+from leadbridge.core.idstream import safe_horizon
 from leadbridge.marketing.models import Channel
 from leadbridge.scoring.conditions import Row
 from leadbridge.scoring.engine import (
@@ -118,21 +115,9 @@ def cursor_get(stream: str) -> ScoringCursor:
 
 
 def horizon(cursor: ScoringCursor, table: str) -> int:
-    """The highest id of `table` the worker may read now (see the module doc); updates the
-    cursor's sample, which the caller saves."""
-    (current,) = fetch(f"SELECT MAX(id) FROM {table}", [])[0]  # noqa: S608
-    current = int(current or 0)
-    lag = safe_lag()
-    if connection.vendor != "postgresql" or lag <= 0:
-        cursor.safe_id = current
-        return current
-    now = clock.now()
-    if cursor.sample_at is None:
-        cursor.sample_id, cursor.sample_at = current, now
-    elif cursor.sample_at <= now - dt.timedelta(seconds=lag):
-        cursor.safe_id = max(cursor.safe_id, cursor.sample_id)
-        cursor.sample_id, cursor.sample_at = current, now
-    return cursor.safe_id
+    """The highest id of `table` the worker may read now (core.idstream); updates the cursor's
+    sample, which the caller saves."""
+    return safe_horizon(cursor, table, safe_lag())
 
 
 @dataclass

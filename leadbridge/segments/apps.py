@@ -1,28 +1,8 @@
-from typing import Any
-
 from django.apps import AppConfig
 
 
-def _lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
-
-
-def sqlite_functions(sender: Any, connection: Any, **kwargs: Any) -> None:
-    """`lb_lower(x)`: Python's str.lower on SQLite, whose own lower() and LIKE fold ASCII only.
-
-    The compiler uses it for `~` with a non-ASCII needle (`name ~ "анна"` finds "Анна").
-    """
-    if connection.vendor == "sqlite":
-        connection.connection.create_function("lb_lower", 1, _lower, deterministic=True)
-
-
 class SegmentsConfig(AppConfig):
+    # lb_lower(), which the compiler uses on SQLite, is registered by core (core/apps.py).
     name = "leadbridge.segments"
     label = "segments"
     verbose_name = "Segments"
-
-    def ready(self) -> None:
-        # A per-connection setting, not a business side effect: Django's documented hook for it.
-        from django.db.backends.signals import connection_created
-
-        connection_created.connect(sqlite_functions, dispatch_uid="leadbridge.segments.sqlite_functions")

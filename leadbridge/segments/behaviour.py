@@ -27,7 +27,9 @@ from django.db import connection
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from leadbridge.capture.models import EventKind, TrackingEvent, Visitor
+from leadbridge.capture import contact_days
+from leadbridge.capture.contact_days import path_sql
+from leadbridge.capture.models import ContactDay, EventKind, TrackingEvent, Visitor
 from leadbridge.capture.services import HIT_MAX_AGE
 from leadbridge.segments import fields as F
 from leadbridge.segments.compiler import (
@@ -62,6 +64,7 @@ from leadbridge.segments.language import (
 
 EVENTS = TrackingEvent._meta.db_table
 VISITORS = Visitor._meta.db_table
+DAYS = ContactDay._meta.db_table
 PAGE_KINDS = (int(EventKind.PAGEVIEW), int(EventKind.PIXEL))
 CMP = {"=": "=", "!=": "<>", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 
@@ -172,21 +175,39 @@ class _Window:
         return self.compiler.day_start(moment.value + dt.timedelta(days=1)), False
 
     def sql(self) -> Sql | None:
-        adapt = connection.ops.adapt_datetimefield_value
-        parts: list[Sql] = []
-        if self.low is not None:
-            first = first_id_from(self.low)
-            if first is not None:
-                parts.append(sql("e.id >= %s", first))
-            parts.append(sql(f"e.occurred_at {'>' if self.low_exclusive else '>='} %s", adapt(self.low)))
-        if self.high is not None:
-            last = last_id_before(
-                self.high + (dt.timedelta(microseconds=1) if self.high_inclusive else dt.timedelta())
-            )
-            if last is not None:
-                parts.append(sql("e.id < %s", last))
-            parts.append(sql(f"e.occurred_at {'<=' if self.high_inclusive else '<'} %s", adapt(self.high)))
-        return join(" AND ", parts) if parts else None
+        return range_sql(self.low, self.low_exclusive, self.high, self.high_inclusive)
+
+
+def range_sql(
+    low: dt.datetime | None,
+    low_exclusive: bool,
+    high: dt.datetime | None,
+    high_inclusive: bool,
+    *,
+    after_id: int | None = None,
+    upto_id: int | None = None,
+) -> Sql | None:
+    """The hits `e` that occurred in [low, high) (the flags move either end), as an id range of
+    the event table plus the time test; `after_id`/`upto_id` cut the ids further."""
+    adapt = connection.ops.adapt_datetimefield_value
+    parts: list[Sql] = []
+    floor = after_id + 1 if after_id is not None else None
+    if low is not None:
+        first = first_id_from(low)
+        if first is not None:
+            floor = first if floor is None else max(floor, first)
+    if floor is not None:
+        parts.append(sql("e.id >= %s", floor))
+    if low is not None:
+        parts.append(sql(f"e.occurred_at {'>' if low_exclusive else '>='} %s", adapt(low)))
+    if high is not None:
+        last = last_id_before(high + (dt.timedelta(microseconds=1) if high_inclusive else dt.timedelta()))
+        if last is not None:
+            parts.append(sql("e.id < %s", last))
+        parts.append(sql(f"e.occurred_at {'<=' if high_inclusive else '<'} %s", adapt(high)))
+    if upto_id is not None:
+        parts.append(sql("e.id <= %s", upto_id))
+    return join(" AND ", parts) if parts else None
 
 
 # --- page patterns -----------------------------------------------------------------------------
@@ -223,28 +244,22 @@ def url_condition(pattern: str) -> Sql:
     like = _like_pattern(pattern)
     if not pattern.startswith("/"):
         exact = sql(f"{url} {op} %s ESCAPE '\\'", like)
-    elif pg:
-        path = "substring(e.url from '^[^:/?#]+://[^/?#]*([^?#]*)')"
-        exact = sql(f"{path} ILIKE %s ESCAPE '\\'", like)
     else:
-        # The path starts at the first "/" after "://" and ends before "?" or "#".
-        path = f"substr({url}, instr({url}, '://') + 2 + instr(substr({url}, instr({url}, '://') + 3), '/'))"
-        for stop in ("?", "#"):
-            path = f"CASE WHEN instr({path}, '{stop}') > 0 THEN substr({path}, 1, instr({path}, '{stop}') - 1) ELSE {path} END"
-        exact = sql(f"{path} LIKE %s ESCAPE '\\'", like)
+        exact = sql(f"{path_sql(url)} {op} %s ESCAPE '\\'", like)
     return (prefilter + " AND " + _paren(exact)) if prefilter is not None else exact
 
 
 # --- terms ------------------------------------------------------------------------------------------
 
 
-def _hits(where: list[Sql], *, windowed: bool) -> Sql:
+def _hits(where: list[Sql], *, windowed: bool, counted: bool = False) -> Sql:
     # With a time window the hits are an id range of the event table: read it in order and look
     # each hit's visitor up. SQLite would rather walk every linked visitor's (visitor, time) index
     # (3-4x slower at 10M events); CROSS JOIN makes it keep the order written.
     join_ = "CROSS JOIN" if windowed and connection.vendor == "sqlite" else "JOIN"
     head = Sql(
-        f"SELECT v.contact_id AS id FROM {EVENTS} e {join_} {VISITORS} v ON v.id = e.visitor_id "
+        f"SELECT v.contact_id AS id{', 1 AS n' if counted else ''} FROM {EVENTS} e {join_} {VISITORS} v "
+        "ON v.id = e.visitor_id "
         "WHERE v.contact_id IS NOT NULL"
     )
     for condition in where:
@@ -300,8 +315,86 @@ def prop_condition(compiler: Any, condition: Condition) -> Sql:
     return positive
 
 
+def _day_sql(day: dt.date) -> Any:
+    return connection.ops.adapt_datefield_value(day)
+
+
+def _utc_midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def _rolled_key(node: Visited | Visits | Event) -> Sql | bool | None:
+    """The roll-up's condition on `r.key` for this term: None for none (every page), False when
+    the roll-up cannot answer it (URL patterns, event property tests)."""
+    if isinstance(node, Visits):
+        return None
+    if isinstance(node, Event):
+        return False if node.where else sql("r.key = %s", node.name)
+    if not node.pattern.startswith("/"):
+        return False
+    pattern = node.pattern.lower()  # keys are lower-cased paths
+    test = sql("r.key LIKE %s ESCAPE '\\'", _like_pattern(pattern))
+    prefix = pattern.split("*", 1)[0]
+    if prefix and connection.vendor == "sqlite":
+        # SQLite's LIKE folds case, so it never reads an index range for a prefix; the explicit
+        # range on the (lower-case) keys does. PostgreSQL's text_pattern_ops index takes the LIKE.
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        test = sql("r.key >= %s AND r.key < %s AND ", prefix, upper) + test
+    return test
+
+
+def _rolled(node: Visited | Visits | Event, window: _Window | None, where: list[Sql]) -> Sql | None:
+    """Rows (`id`, `n`) of the term's hits from the per-contact daily roll-up plus the event
+    table (the window's partial days and the hits newer than the roll-up), or None when the
+    roll-up cannot help: a window shorter than a whole UTC day, URL patterns, event property
+    tests, or nothing rolled up yet. The parts are disjoint, so counts add up exactly."""
+    key = _rolled_key(node)
+    if key is False:
+        return None
+    done = contact_days.position()
+    if done <= 0:
+        return None
+    low = window.low if window is not None else None
+    high = window.high if window is not None else None
+    low_x = window.low_exclusive if window is not None else False
+    high_i = window.high_inclusive if window is not None else False
+    first_day = last_day = None  # whole days: first_day <= day < last_day
+    if low is not None:
+        first_day = low.astimezone(dt.UTC).date()
+        if low_x or _utc_midnight(first_day) != low:
+            first_day += dt.timedelta(days=1)
+    if high is not None:
+        last_day = high.astimezone(dt.UTC).date()
+    if first_day is not None and last_day is not None and first_day >= last_day:
+        return None
+    kind = int(EventKind.EVENT) if isinstance(node, Event) else int(EventKind.PAGEVIEW)
+    days = sql(f"SELECT r.contact_id AS id, r.hits AS n FROM {DAYS} r WHERE r.kind = %s", kind)
+    if key is not None:
+        days = days + " AND " + key  # type: ignore[operator]
+    if first_day is not None:
+        days = days + sql(" AND r.day >= %s", _day_sql(first_day))
+    if last_day is not None:
+        days = days + sql(" AND r.day < %s", _day_sql(last_day))
+    pieces = [days]
+
+    def raw(bounds: Sql | None) -> None:
+        rows = _hits([*where, bounds] if bounds is not None else where, windowed=True, counted=True)
+        pieces.append(rows)
+
+    if first_day is not None and low is not None and _utc_midnight(first_day) > low:
+        raw(range_sql(low, low_x, _utc_midnight(first_day), False, upto_id=done))
+    if last_day is not None and high is not None:
+        raw(range_sql(_utc_midnight(last_day), False, high, high_i, upto_id=done))
+    raw(range_sql(low, low_x, high, high_i, after_id=done))
+    union = pieces[0]
+    for piece in pieces[1:]:
+        union = union + " UNION ALL " + piece
+    return Sql("SELECT u.id, u.n FROM (") + union + ") u"
+
+
 def compile_behaviour(node: Visited | Visits | Event, compiler: Any) -> Part:
-    window = _Window(compiler, node.when).sql() if node.when is not None else None
+    window = _Window(compiler, node.when) if node.when is not None else None
+    bounds = window.sql() if window is not None else None
     if isinstance(node, Visited):
         where = [_kinds(PAGE_KINDS), url_condition(node.pattern)]
     elif isinstance(node, Event):
@@ -309,13 +402,22 @@ def compile_behaviour(node: Visited | Visits | Event, compiler: Any) -> Part:
         where += [_paren(prop_condition(compiler, c)) for c in node.where]
     else:
         where = [_kinds(PAGE_KINDS)]
-    if window is not None:
-        where.append(window)
+    rolled = _rolled(node, window, where)
     if not isinstance(node, Visits):
         # A contact with many hits is selected many times: not unique.
-        return Part("set", _hits(where, windowed=window is not None))
+        if rolled is not None:
+            return Part("set", Sql("SELECT x.id FROM (") + rolled + ") x")
+        return Part(
+            "set", _hits([*where, bounds] if bounds is not None else where, windowed=bounds is not None)
+        )
     # visits op N: page views per contact; `!=` is the negation of `=`.
     ref = FieldRef("visits", "visits", F.NUMBER)
     compare = Compare("visits", "=" if node.op == "!=" else node.op, Num(Decimal(node.count)), pos=node.pos)
-    part = counted(compiler, ref, compare, _hits(where, windowed=window is not None), "v.contact_id")
+    if rolled is not None:
+        part = counted(
+            compiler, ref, compare, Sql("SELECT x.id FROM (") + rolled + ") x", "x.id", measure="SUM(x.n)"
+        )
+    else:
+        rows = _hits([*where, bounds] if bounds is not None else where, windowed=bounds is not None)
+        part = counted(compiler, ref, compare, rows, "v.contact_id")
     return not_part(part) if node.op == "!=" else part

@@ -607,8 +607,15 @@ def queryset(compiled: Compiled) -> ContactQuerySet:
 
 
 def _num(value: Decimal) -> int | float:
-    """A parameter both databases compare with numbers (SQLite would compare a Decimal's text)."""
-    return int(value) if value == value.to_integral_value() else float(value)
+    """A parameter both databases compare with numbers (SQLite would compare a Decimal's text).
+    A whole number beyond 64 bits goes as a float: SQLite cannot bind it as an integer, and no
+    stored value comes near it."""
+    if value == value.to_integral_value() and abs(value) < INT64:
+        return int(value)
+    return float(value)
+
+
+INT64 = 2**63
 
 
 def _escape_like(text: str) -> str:
@@ -1382,7 +1389,9 @@ class _Compiler:
         raise self.ops_error(node, ref.name, CHOICE_OPS)
 
 
-def counted(compiler: _Compiler, ref: FieldRef, node: Any, rows: Sql, group: str) -> Part:
+def counted(
+    compiler: _Compiler, ref: FieldRef, node: Any, rows: Sql, group: str, *, measure: str = "COUNT(*)"
+) -> Part:
     """Contacts by how many `rows` they have (`inquiries >= 2`, `visits >= 5`); `rows` selects
     the column `id` and may end in a WHERE clause, `group` is the contact id column to count by.
 
@@ -1390,26 +1399,28 @@ def counted(compiler: _Compiler, ref: FieldRef, node: Any, rows: Sql, group: str
     except those whose count does not (a comp), so no query counts the whole contact table.
     """
 
-    def number(value: Value) -> int:
+    def number(value: Value) -> int | float:
         if not isinstance(value, Num) or value.value != value.value.to_integral_value():
             raise compiler.error(value.pos, _("%(field)s takes a whole number") % {"field": ref.name})
-        return int(value.value)
+        return _num(value.value)
 
     if isinstance(node, Exists):
-        tests = [(">", 0)]
+        tests: list[tuple[str, float]] = [(">", 0)]
     elif isinstance(node, Compare):
         tests = [("=" if node.op == "!=" else node.op, number(node.value))]
     elif isinstance(node, In):
         tests = [("=", number(v)) for v in node.values]
     elif isinstance(node, Range):
         low, high = number(node.low), number(node.high)
-        return _count_part(rows, group, [(">=", low), ("<=", high)], all_of=True)
+        return _count_part(rows, group, [(">=", low), ("<=", high)], all_of=True, measure=measure)
     else:
         raise compiler.ops_error(node, ref.name, NUMBER_OPS)
-    return _count_part(rows, group, tests, all_of=False)
+    return _count_part(rows, group, tests, all_of=False, measure=measure)
 
 
-def _count_part(rows: Sql, group: str, tests: Sequence[tuple[str, int]], *, all_of: bool) -> Part:
+def _count_part(
+    rows: Sql, group: str, tests: Sequence[tuple[str, float]], *, all_of: bool, measure: str = "COUNT(*)"
+) -> Part:
     checks = {
         "=": lambda n, v: n == v,
         ">": lambda n, v: n > v,
@@ -1418,7 +1429,8 @@ def _count_part(rows: Sql, group: str, tests: Sequence[tuple[str, int]], *, all_
         "<=": lambda n, v: n <= v,
     }
     zero = (all if all_of else any)(checks[op](0, v) for op, v in tests)
-    having = join(" AND " if all_of else " OR ", [sql(f"COUNT(*) {CMP[op]} %s", v) for op, v in tests])
+    # `measure`: how many rows a contact has (COUNT(*)) or the sum of a count column.
+    having = join(" AND " if all_of else " OR ", [sql(f"{measure} {CMP[op]} %s", v) for op, v in tests])
     base = rows + f" GROUP BY {group} HAVING "
     if zero:
         return Part("comp", base + "NOT (" + having + ")")

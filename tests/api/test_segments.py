@@ -58,6 +58,17 @@ def test_contacts_q_errors_are_400_with_the_position(api, realtor):
     assert response.json()["errors"][0]["field"] == "query.q"
 
 
+def test_numbers_beyond_64_bits_compare_instead_of_failing(api, realtor):
+    # SQLite cannot bind such an integer; the comparison still has an answer.
+    huge = "9" * 30
+    everyone = ["David", "Jenny", "Brian"]
+    assert names(api.get("/contacts", {"q": f"score < {huge}"})) == everyone
+    assert names(api.get("/contacts", {"q": f"score > -{huge}"})) == everyone
+    assert names(api.get("/contacts", {"q": f"score >= {huge}"})) == []
+    assert names(api.get("/contacts", {"q": f"inquiries < {huge}"})) == everyone
+    assert names(api.get("/contacts", {"q": f"inquiries >= {huge}"})) == []
+
+
 def test_contacts_segment_by_name_or_id(api, realtor):
     created = api.post("/segments", {"name": "Beach", "filter": "tag:beach"}).json()
     assert names(api.get("/contacts", {"segment": "beach"})) == ["Jenny", "Brian"]

@@ -106,5 +106,6 @@ def test_leadbridge_worker_once_runs_a_queued_import_against_the_database(capsys
     job.refresh_from_db()
     assert job.status == ImportJob.Status.DONE, job.summary
     assert sorted(Contact.objects.values_list("name", flat=True)) == ["Анна", "Вера"]
-    result = DBTaskResult.objects.get()
+    # The worker also starts the periodic capture and scoring chains; this is the import task.
+    result = DBTaskResult.objects.get(task_path="leadbridge.contacts.tasks.run_import_job")
     assert result.status == "SUCCESSFUL" and result.return_value == {"job_id": job.pk, "status": "done"}

@@ -10,8 +10,9 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from leadbridge.cli import main
+from leadbridge.core.ticks import STALE
 from leadbridge.scoring.models import ScoringCursor
-from leadbridge.scoring.tasks import STALE, ensure_scheduled
+from leadbridge.scoring.tasks import ensure_scheduled
 from tests.scoring.conftest import band_changes, hit, rule, score
 
 TICK = "leadbridge.scoring.tasks.run_scoring_tick"

@@ -1,5 +1,9 @@
 """Behaviour terms (visited, visits, event) over tracking events, checked against a Python
-evaluation of the same hits; time windows go through the event id range."""
+evaluation of the same hits; time windows go through the event id range.
+
+Every test runs three times: on the event table alone (nothing rolled up), with every hit in
+the per-contact daily roll-up (capture/contact_days.py; only the windows' partial days read the
+event table), and with half of them rolled up (the rest read as the roll-up's tail)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from leadbridge.capture.models import EventKind, Site, TrackingEvent, Visitor
+from leadbridge.capture import contact_days
+from leadbridge.capture.models import ContactDay, EventKind, Site, TrackingEvent, Visitor
 from leadbridge.contacts.models import Contact
 from leadbridge.segments import behaviour
 from leadbridge.segments.compiler import compile_text, count, member_ids
@@ -44,8 +49,21 @@ def page_matches(pattern: str, url: str) -> bool:
     return fnmatch.fnmatchcase(target.lower(), pattern.lower().replace("[", "[[]"))
 
 
-@pytest.fixture
-def hits(db: None) -> dict[str, Any]:
+@pytest.fixture(params=["raw", "rolled", "half"])
+def hits(request: pytest.FixtureRequest, db: None) -> dict[str, Any]:
+    data = _hits()
+    if request.param == "rolled":
+        assert contact_days.advance()["caught_up"]
+        assert ContactDay.objects.exists()
+    elif request.param == "half":
+        # One batch of half the ids, then the budget (0 s) stops it.
+        span = len(data["events"]) // 2
+        assert not contact_days.advance(batch=span, budget=0)["caught_up"]
+        assert 0 < contact_days.position() < data["events"][-1].pk
+    return data
+
+
+def _hits() -> dict[str, Any]:
     """~40 contacts, some with visitors, 2,000 hits over 60 days stored in time order."""
     rng = random.Random(3)
     site = Site.objects.create(name="Shop")
