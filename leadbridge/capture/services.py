@@ -1670,8 +1670,11 @@ def plain_hits_store(items: list[tuple[int, str, tuple[Any, ...]]]) -> None:
             f"excluded.last_seen) RETURNING id, site_id, uid){setting} "
             f"INSERT INTO {table} {_EVENT_COLUMNS} SELECT v.id, x.k, x.o, x.u, x.t, x.r, x.n, x.p::jsonb "
             "FROM unnest(%s::bigint[], %s::text[], %s::smallint[], %s::timestamptz[], %s::text[], "
-            "%s::text[], %s::text[], %s::text[], %s::text[]) AS x(s, id, k, o, u, t, r, n, p) "
-            f"JOIN v ON v.site_id = x.s AND v.uid = x.id{', c' if lazy else ''}"
+            "%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS x(s, id, k, o, u, t, r, n, p, i) "
+            f"JOIN v ON v.site_id = x.s AND v.uid = x.id{', c' if lazy else ''} "
+            # Ids in the order the hits came (the join would group them by visitor): readers by id
+            # (scoring's caps, the roll-up) then see them in arrival order, as on SQLite.
+            "ORDER BY x.i"
         )
         keys = list(spans)
         params: list[Any] = [
