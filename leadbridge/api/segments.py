@@ -102,6 +102,11 @@ class PreviewIn(Schema):
 
     filter: str | None = Field(None, max_length=10_000, description=FILTER_DOC)
     tree: dict[str, Any] | None = Field(None, description=TREE_DOC)
+    segment_id: Id | None = Field(
+        None,
+        description="The saved segment this filter is meant for (when editing it): segments that "
+        "use it are evaluated with the new filter, and a cycle through it is an error",
+    )
 
 
 class PreviewOut(Schema):
@@ -138,7 +143,9 @@ def preview_filter(request: HttpRequest, payload: PreviewIn) -> Any:
     """Evaluate a filter without saving it: the count, the newest matches, the canonical text
     and the JSON tree (send either `filter` or `tree`)."""
     with located("body"):
-        preview = filter_preview(user=actor(request), text=payload.filter, tree=payload.tree)
+        preview = filter_preview(
+            user=actor(request), text=payload.filter, tree=payload.tree, segment_id=payload.segment_id
+        )
     return {"count": preview.count, "items": preview.items, "filter": preview.text, "tree": preview.tree}
 
 

@@ -122,15 +122,26 @@ def segment_members(
 
 
 def filter_compiled(
-    *, user: Any, text: str | None = None, node: Node | None = None, field: str = "q"
+    *,
+    user: Any,
+    text: str | None = None,
+    node: Node | None = None,
+    field: str = "q",
+    editing: Segment | None = None,
 ) -> Compiled:
     """Compile filter text (or an AST; neither: every contact) for `user`; errors carry the
-    position and name `field`."""
+    position and name `field`. `editing`: the filter is that segment's new filter, so that
+    segments naming it see the new one and a cycle through it is an error now, not at saving."""
     if user is not None:
         require(user, Perm.CONTACT_VIEW)
     try:
         if node is None and text is not None:
             node = parse(text, field=field)
+        if editing is not None and node is not None:
+            resolver = segment_resolver(replacing=(editing.key, node))
+            return compile_filter(
+                node, user=user, resolve_segment=resolver, field=field, within=[editing.key]
+            )
         return compile_filter(node, user=user, resolve_segment=segment_resolver(), field=field)
     except FilterError as exc:
         raise with_position(exc) from None
@@ -145,13 +156,21 @@ class Preview:
 
 
 def filter_preview(
-    *, user: Any, text: str | None = None, tree: Any = None, limit: int = PREVIEW_ITEMS
+    *,
+    user: Any,
+    text: str | None = None,
+    tree: Any = None,
+    limit: int = PREVIEW_ITEMS,
+    segment_id: int | None = None,
 ) -> Preview:
     """What the builder shows while a filter is edited: the count, the newest matches, and the
-    filter's canonical text and JSON tree."""
+    filter's canonical text and JSON tree. `segment_id`: the saved segment being edited (a
+    cycle through it is reported while editing)."""
     require(user, Perm.CONTACT_VIEW)
+    editing = segment_get(user=user, segment_id=segment_id) if segment_id is not None else None
     node = read_filter(text=text, tree=tree)
-    compiled = filter_compiled(user=user, node=node, field="tree" if tree is not None else "filter")
+    field = "tree" if tree is not None else "filter"
+    compiled = filter_compiled(user=user, node=node, field=field, editing=editing)
     page = member_page(compiled, None, limit, contacts=full_rows())
     return Preview(count=count(compiled), items=page.items, text=to_text(node), tree=to_json(node))
 

@@ -143,6 +143,23 @@ def test_preview(api, realtor):
     assert empty.status_code == 422 and "body.filter" in fields(empty)
 
 
+def test_preview_of_a_segment_being_edited(api, realtor):
+    beach = api.post("/segments", {"name": "Beach", "filter": "tag:beach"}).json()["id"]
+    api.post("/segments", {"name": "Beach forest", "filter": 'in segment("beach") and tag:forest'})
+    new = 'tag:beach or in segment("beach forest")'
+    # As a new filter it is fine; as Beach's new filter it would make a cycle: said before saving.
+    assert api.post("/segments/preview", {"filter": new}).status_code == 200
+    cycle = api.post("/segments/preview", {"filter": new, "segment_id": beach})
+    assert cycle.status_code == 400, cycle.json()
+    error = cycle.json()["errors"][0]
+    assert error["field"] == "body.filter" and "beach → beach forest → beach" in error["message"]
+    assert error["position"] == new.index("in segment")
+    fine = api.post("/segments/preview", {"filter": "tag:beach and not tag:forest", "segment_id": beach})
+    assert fine.status_code == 200 and fine.json()["count"] == 1
+    missing = api.post("/segments/preview", {"filter": "tag:beach", "segment_id": 999_999})
+    assert missing.status_code == 404
+
+
 def test_roles(api, api_as, realtor):
     sales = api_as("sales")
     refused = sales.post("/segments", {"name": "Mine", "filter": "tag:beach"})

@@ -241,6 +241,28 @@ def test_a_wrong_value_marks_its_row_and_blocks_saving(
     assert Segment.objects.get().filter_text == 'tag:beach and stage = lead and email ~ "jenny"'
 
 
+def test_editing_a_segment_shows_a_cycle_before_saving(
+    page: Any, live_server: Any, realtor: dict[str, Contact], console: ConsoleWatch
+) -> None:
+    from leadbridge.segments import services as segment_services
+
+    boss = user("admin", username="boss3")
+    beach = segment_services.segment_create(actor=boss, name="Beach", filter="tag:beach")
+    segment_services.segment_create(
+        actor=boss, name="Beach forest", filter='in segment("beach") and tag:forest'
+    )
+    login(page, live_server, "boss3", PASSWORD)
+    page.goto(f"{live_server.url}/segments/{beach.pk}/edit/")
+    console.allow(PREVIEW_400)
+    text = page.locator("#id_filter")
+    text.fill('tag:investor or in segment("beach forest")')
+    expect(page.locator("[data-testid=filter-error]")).to_contain_text("beach → beach forest → beach")
+    expect(page.locator("[data-testid=filter-error-mark]")).to_have_attribute("data-position", "16")
+    text.fill("tag:investor or tag:forest")
+    expect(page.locator("[data-testid=filter-error]")).to_have_text("")
+    expect(page.locator("[data-testid=sb-count]")).to_have_text("2")
+
+
 # --- 3. keyboard -----------------------------------------------------------------------------------
 
 

@@ -419,6 +419,24 @@ def test_preview_of_a_tree_with_a_typed_condition(client: Client, realtor: Any) 
     }
 
 
+def test_preview_while_editing_reports_a_cycle_through_the_segment(client: Client, realtor: Any) -> None:
+    logged_in(client, "admin")
+    beach = saved("Beach", "tag:beach")
+    saved("Beach forest", 'in segment("beach") and tag:forest')
+    text = 'in segment("beach forest")'
+    assert preview(client, {"text": text})[0] == 200  # as a new segment's filter: fine
+    status, body = preview(client, {"text": text, "segment": beach.pk})
+    assert status == 400 and "beach → beach forest → beach" in body["error"]["message"]
+    assert body["error"]["position"] == 0
+    status, body = preview(client, {"text": "tag:forest", "segment": beach.pk})
+    assert status == 200 and body["count"] == 1
+    for bad in ("1", True, -3, 2**70):
+        assert preview(client, {"text": "tag:forest", "segment": bad})[0] == 400
+    # The edit page tells the builder which segment it edits.
+    page = client.get(f"/segments/{beach.pk}/edit/").content.decode()
+    assert f'data-segment-id="{beach.pk}"' in page
+
+
 def test_preview_of_nothing_counts_nothing(client: Client) -> None:
     logged_in(client, "admin")
     for body in [{"text": "  "}, {"tree": None}, {"tree": {}}]:

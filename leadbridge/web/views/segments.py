@@ -269,7 +269,12 @@ def _read_body(request: HttpRequest) -> dict[str, Any]:
         data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
         raise _Refused({"message": _("The request is not valid JSON")}) from None
-    if not isinstance(data, dict) or not (set(data) <= {"text", "tree"}) or len(data) != 1:
+    # One of text/tree, and the id of the segment being edited when there is one.
+    if (
+        not isinstance(data, dict)
+        or not (set(data) <= {"text", "tree", "segment"})
+        or len(set(data) - {"segment"}) != 1
+    ):
         raise _Refused({"message": _('Send {"text": "..."} or {"tree": {...}}')})
     return data
 
@@ -366,6 +371,15 @@ def _member(contact: Any) -> dict[str, Any]:
     }
 
 
+def _editing(value: Any) -> int | None:
+    """The id of the saved segment being edited, as the builder sends it (absent: a new one)."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise _Refused({"message": _("The segment being edited must be given by its id")})
+    return value
+
+
 def _preview(request: HttpRequest, data: dict[str, Any]) -> dict[str, Any]:
     empty: dict[str, Any] = {"text": "", "tree": None, "count": None, "members": [], "error": None}
     if "text" in data:
@@ -384,7 +398,9 @@ def _preview(request: HttpRequest, data: dict[str, Any]) -> dict[str, Any]:
         # A savepoint: a value the database refuses (DataError) must not break the request's
         # transaction on PostgreSQL.
         with transaction.atomic():
-            preview = selectors.filter_preview(user=request.user, text=text, tree=tree)
+            preview = selectors.filter_preview(
+                user=request.user, text=text, tree=tree, segment_id=_editing(data.get("segment"))
+            )
     except FilterTreeError as exc:
         raise _Refused({"message": exc.message, "path": exc.path}) from None
     except FilterError as exc:

@@ -520,6 +520,8 @@
     var source = pendingSource;
     var sent = source === 'tree' ? buildTree() : { paths: {} };
     var body = source === 'tree' ? { tree: sent.tree } : { text: textarea.value };
+    // Editing a saved segment: the server checks the new filter against the segments using it.
+    if (root.dataset.segmentId) body.segment = Number(root.dataset.segmentId);
     lastPaths = sent.paths;
     var mine = ++sequence;
     statusEl.textContent = msg.msgUpdating;
