@@ -399,7 +399,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from leadbridge.contacts.exporter import export
 
     contacts = _segment_contacts(args.segment) if args.segment else None
-    export(kind=args.kind, segment=None, contacts=contacts, fmt=args.format, out=sys.stdout)
+    export(kind=args.kind, contacts=contacts, fmt=args.format, out=sys.stdout)
     return 0
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def process_caches_cleared() -> Iterator[None]:
+    # Channel rules and sites are cached per process; rows are rolled back after each test, so a
+    # cached channel id from one test would point at nothing in the next (an IntegrityError at
+    # teardown, depending on the order tests run in).
+    from leadbridge.capture.services import site_cache_forget
+    from leadbridge.marketing import rules
+
+    rules.clear_cache()
+    site_cache_forget()
+    yield
+    rules.clear_cache()
+    site_cache_forget()

@@ -20,7 +20,6 @@ from django.utils.translation import gettext as _
 from leadbridge.contacts.cleaning import custom_field_defs
 from leadbridge.contacts.importer import CONTACT_FIELDS
 from leadbridge.contacts.models import Contact, ContactTag
-from leadbridge.contacts.simple_filter import apply_simple_filter
 from leadbridge.core.errors import FieldError, ValidationFailed
 from leadbridge.core.permissions import require
 from leadbridge.core.roles import Perm
@@ -91,16 +90,15 @@ def _cell(value: Any) -> str:
 def export(
     *,
     kind: str,
-    segment: str | None,
     fmt: str,
     out: IO[str],
     actor: Any = None,
     contacts: QuerySet[Contact] | None = None,
 ) -> int:
-    """Write the contacts matching `segment` (a simple filter expression) to `out`; returns the count.
+    """Write contacts to `out`; returns the count.
 
-    `contacts` narrows the export to these (a saved segment's members, from the segments app,
-    which sits above this one). `actor=None` is the system (the CLI); with an actor, its
+    `contacts` narrows the export to these (a filter's or a saved segment's members, from the
+    segments app, which sits above this one). `actor=None` is the system (the CLI); with an actor, its
     permission and visibility apply.
     """
     if kind != "contacts":
@@ -119,7 +117,6 @@ def export(
     if actor is not None:
         require(actor, Perm.CONTACT_EXPORT)
         qs = qs.visible_to(actor)
-    qs = apply_simple_filter(qs, segment or "")
     if contacts is not None:
         qs = qs.filter(pk__in=contacts.values("pk"))
     custom_keys = list(custom_field_defs())

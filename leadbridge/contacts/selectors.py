@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -10,6 +9,7 @@ from django.db.models import Count, Prefetch, QuerySet
 from django.utils.translation import gettext as _
 
 from leadbridge.contacts.models import (
+    STAGE_ORDER,
     Activity,
     Company,
     Contact,
@@ -23,8 +23,7 @@ from leadbridge.contacts.models import (
     StageChange,
     Tag,
 )
-from leadbridge.contacts.simple_filter import ParsedFilter, has_tag, parse_simple_filter, tag_ids
-from leadbridge.core.errors import NotFound
+from leadbridge.core.errors import NotFound, field_error
 from leadbridge.core.models import AuditEntry
 from leadbridge.core.pagination import Page, keyset_page
 from leadbridge.core.permissions import require
@@ -54,7 +53,6 @@ OWNER_COLUMNS = ("id", "username", "first_name", "last_name")
 def contact_list(
     *,
     user: Any,
-    q: str = "",
     tag: str = "",
     stage: str = "",
     owner: str = "",
@@ -63,7 +61,9 @@ def contact_list(
     limit: int = 50,
     full: bool = False,
 ) -> Page[Contact]:
-    """Contacts `user` may see, newest first.
+    """Contacts `user` may see, newest first, narrowed by the list's filter boxes: a tag (by
+    name, any case), a stage, an owner (username; "none" for contacts without one), a company.
+    Filter text (`q`, the segment language) is the segments app's `contact_search`.
 
     By default the contacts are list rows: only ROW_COLUMNS are loaded (anything else costs a
     query per contact) and each carries `tag_names`, its tags' names. `full=True` loads whole
@@ -71,27 +71,21 @@ def contact_list(
     """
     require(user, Perm.CONTACT_VIEW)
     qs: ContactQuerySet = Contact.objects.alive().visible_to(user)
-    typed = parse_simple_filter(q)
-    extra = []
-    if tag:
-        extra.append(f"tag:{tag!s}")
-    if stage:
-        extra.append(f"stage={stage}")
-    if owner:
-        extra.append(f"owner={owner}")
-    chosen = parse_simple_filter(shlex.join(extra)) if extra else ParsedFilter()
-    # The tag picked in the filter bar drives the page when there is one, else the first typed.
-    keys = list(dict.fromkeys(chosen.tags + typed.tags))
-    ids = tag_ids(keys)
     driving: int | None = None
-    if ids is None:
-        qs = qs.none()
-    elif keys:
-        driving = ids[keys[0]]
-        for key in keys[1:]:
-            qs = qs.filter(has_tag(ids[key]))
-    for condition in typed.conditions + chosen.conditions:
-        qs = qs.filter(condition)
+    key = str(tag).strip().lower()
+    if key:
+        driving = Tag.objects.filter(key=key).values_list("id", flat=True).first()
+        if driving is None:
+            qs = qs.none()  # an unknown tag is an empty page, not an error
+    if stage:
+        if str(stage).lower() not in STAGE_ORDER:
+            raise field_error("stage", _("Unknown stage %(stage)s") % {"stage": repr(stage)})
+        qs = qs.filter(stage=str(stage).lower())
+    if owner:
+        nobody = str(owner).strip().lower() in {"none", "nobody"}
+        qs = (
+            qs.filter(owner__isnull=True) if nobody else qs.filter(owner__username__iexact=str(owner).strip())
+        )
     if company_id:
         qs = qs.filter(company_id=company_id)
     qs = with_rows(qs, full=full)

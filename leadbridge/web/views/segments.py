@@ -524,9 +524,7 @@ def segment_export(request: HttpRequest, segment_id: int) -> HttpResponse:
     try:
         contacts = selectors.contacts_matching(user=request.user, segment=segment.pk)
         out = io.StringIO()
-        exporter.export(
-            kind="contacts", segment=None, fmt="csv", out=out, actor=request.user, contacts=contacts
-        )
+        exporter.export(kind="contacts", fmt="csv", out=out, actor=request.user, contacts=contacts)
     except ValidationFailed as exc:
         messages.error(request, _filter_error(exc)["message"])
         return redirect(reverse("web:segment_detail", args=[segment.pk]))
