@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from leadbridge.core import clock
+from leadbridge.core.models import StreamCursor
 from leadbridge.core.roles import SEES_ALL, role_of
 
 
@@ -442,17 +443,11 @@ class ContactDay(models.Model):
         return f"{self.contact_id} {self.day} {self.key} x{self.hits}"
 
 
-class CaptureCursor(models.Model):
-    """How far a capture job got through a table it reads by id (`contact_days`: the event
-    table), and when its periodic task runs (`tick`). `safe_id`/`sample_*` as in
-    core.idstream.safe_horizon."""
+class CaptureCursor(StreamCursor):
+    """Capture's background jobs: `contact_days` (the roll-up, through the event table) and
+    `tick` (when the capture task runs next)."""
 
     name = models.CharField(max_length=20, primary_key=True)
-    position = models.BigIntegerField(default=0)
-    safe_id = models.BigIntegerField(default=0)
-    sample_id = models.BigIntegerField(default=0)
-    sample_at = models.DateTimeField(null=True, blank=True)
-    run_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} at {self.position}"

@@ -25,3 +25,19 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type}#{self.object_id}"
+
+
+class StreamCursor(models.Model):
+    """How far a background job got through a table it reads by id, and when its periodic task
+    runs. `position` is the last id done; `safe_id` is the highest id it may read, the newest
+    observation being `sample_id` at `sample_at` (core/idstream.py); `run_at` is when the job's
+    chain of tasks runs next (core/ticks.py) or a periodic part of it last ran."""
+
+    position = models.BigIntegerField(default=0)
+    safe_id = models.BigIntegerField(default=0)
+    sample_id = models.BigIntegerField(default=0)
+    sample_at = models.DateTimeField(null=True, blank=True)
+    run_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from leadbridge.core import clock
+from leadbridge.core.models import StreamCursor
 
 
 class RuleKind(models.TextChoices):
@@ -153,7 +154,7 @@ class ScoreEntry(models.Model):
         return f"{self.points:+d} for {self.contact_id}"
 
 
-class ScoringCursor(models.Model):
+class ScoringCursor(StreamCursor):
     """How far the worker got: one row per stream of source rows it consumes by id
     (`events`, `touches`, `inquiries`, `reviews`, `identify`), and one per periodic job (`decay`,
     `fit`, `tick`; `run_at` is its last run).
@@ -165,11 +166,6 @@ class ScoringCursor(models.Model):
     """
 
     stream = models.CharField(max_length=20, primary_key=True)
-    position = models.BigIntegerField(default=0)
-    safe_id = models.BigIntegerField(default=0)
-    sample_id = models.BigIntegerField(default=0)
-    sample_at = models.DateTimeField(null=True, blank=True)
-    run_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.stream} at {self.position}"
