@@ -362,3 +362,50 @@ def test_identity_lock_is_held_by_its_transaction_until_commit():
         done.set()
         thread.join(timeout=10)
     assert not blocked(emails=["anna@example.com"])  # released at the holder's commit
+
+
+def test_identify_racing_the_roll_up_counts_every_hit_once(site):
+    """Visitors identified while the worker rolls hits up, and new hits arriving meanwhile: the
+    roll-up ends with exactly what rolling everything up from scratch gives (contact_days.py:
+    both take the cursor row's lock first)."""
+    from leadbridge.capture import contact_days
+    from leadbridge.capture.models import CaptureCursor, ContactDay
+
+    def page(i: int) -> dict[str, Any]:
+        return {"type": "pageview", "url": f"https://shop.example/p/{i % 7}"}
+
+    uids = [f"race-{uuid.uuid4().hex[:8]}" for _ in range(12)]
+    for uid in uids:
+        track_hits(site=site, visitor_uid=uid, hits=[page(i) for i in range(6)])
+
+    def identify_all() -> None:
+        for n, uid in enumerate(uids):
+            track_hits(
+                site=site,
+                visitor_uid=uid,
+                hits=[{"type": "identify", "traits": {"email": f"{uid}@example.com"}}],
+            )
+            track_hits(site=site, visitor_uid=uids[n - 1], hits=[page(n), page(n + 1)])
+
+    def roll_up() -> None:
+        for _ in range(30):
+            contact_days.advance(batch=5)
+
+    for result in race(identify_all, roll_up):
+        assert not isinstance(result, BaseException), result
+    contact_days.advance()
+
+    def table() -> set[tuple[Any, ...]]:
+        return set(ContactDay.objects.values_list("contact_id", "day", "kind", "key", "hits"))
+
+    raced = table()
+    ContactDay.objects.all().delete()
+    CaptureCursor.objects.filter(name="contact_days").update(position=0)
+    contact_days.advance()
+    assert raced == table()
+    linked = Visitor.objects.filter(uid__in=uids).exclude(contact=None).count()
+    assert linked == len(uids)
+    assert (
+        sum(h for *_k, h in raced)
+        == TrackingEvent.objects.filter(visitor__uid__in=uids, kind=EventKind.PAGEVIEW).count()
+    )
