@@ -364,8 +364,10 @@ def and_parts(parts: Sequence[Part]) -> Part:
         members = _and_joins(parts)
     else:
         # SQLite: INTERSECT / EXCEPT of the sets (ephemeral indexes), measured faster there than
-        # semi-joins, which probe the link index once per row.
-        steps = [("INTERSECT", s) for s in sets[1:]] + [("EXCEPT", s) for s in comps]
+        # semi-joins, which probe the link index once per row. The EXCEPTs go first: they only
+        # delete from the first set's ephemeral index, and the INTERSECT then builds its result
+        # from fewer rows ((A - D) & B = (A & B) - D; 6-9 % faster on the benchmark's tags).
+        steps = [("EXCEPT", s) for s in comps] + [("INTERSECT", s) for s in sets[1:]]
         members = _chain(sets[0], steps)
         if preds:
             where = join(" AND ", [_paren(p) for p in preds])

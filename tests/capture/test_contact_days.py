@@ -82,6 +82,27 @@ def test_counts_linked_hits_per_day_path_and_event(site) -> None:
     assert contact_days.advance() == {"ids": 0, "rows": 0, "batches": 0, "caught_up": True}
 
 
+def test_gaps_in_the_ids_cost_no_batches(site) -> None:
+    from leadbridge.capture.models import TrackingEvent
+
+    hits(site, "v1", DAY1, identify("gap@example.com"), page("/a"))
+    contact = Contact.objects.get(email="gap@example.com")
+    visitor_id = TrackingEvent.objects.values_list("visitor_id", flat=True).first()
+    top = TrackingEvent.objects.order_by("-id").values_list("id", flat=True).first()
+    # A hit far above the others (pruned ranges, a sequence that jumped): two batches of 10 ids
+    # reach it, not a million empty ones.
+    TrackingEvent.objects.create(
+        id=top + 1_000_000,
+        visitor_id=visitor_id,
+        kind=EventKind.PAGEVIEW,
+        occurred_at=DAY2,
+        url="https://shop.example/b",
+    )
+    summary = contact_days.advance(batch=10)
+    assert summary["caught_up"] and summary["batches"] == 2
+    assert {r[3] for r in rows(contact)} == {"/a", "/b"}
+
+
 def test_a_visitor_identified_later_brings_its_history(site) -> None:
     hits(site, "v1", DAY1, page("/pricing"), page("/pricing"), page("/blog"))
     contact_days.advance()  # the cursor passes the anonymous hits: nothing rolled up
