@@ -131,6 +131,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
             lines.append(f"  {user.username:<12}{label}{note}")
             users.append({"username": user.username, "role": user.role, "own_password": bool(note)})
         summary = load_demo(contacts=args.contacts)
+        if summary["loaded"]:
+            extra = _demo_marketing()
+            summary["counts"].update(extra)
+            summary["lines"].append(
+                f"A tracked shop with {extra['visitors']} visitors ({extra['linked_visitors']} of them contacts) "
+                f"and {extra['tracking_hits']} page views and events, {extra['scoring_rules']} scoring rules, "
+                f"{extra['segments']} saved segments; the worker scores the hits once it runs."
+            )
     lines[:0] = [
         *summary["lines"],
         f"Start the app with `leadbridge serve` (`make demo` does) and open {args.url}",
@@ -142,6 +150,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         print("\n".join(lines))
     return 0
+
+
+def _demo_marketing() -> dict[str, int]:
+    """The demo's tracked shop, scoring rules and saved segments (apps above contacts)."""
+    from leadbridge.accounts.models import User
+    from leadbridge.capture.demo import load_capture_demo
+    from leadbridge.scoring.demo import load_scoring_demo
+    from leadbridge.segments.demo import load_segments_demo
+
+    tracked = load_capture_demo()
+    marketer = User.objects.filter(username="marketing").first()
+    return {
+        "visitors": tracked["visitors"],
+        "linked_visitors": tracked["linked"],
+        "tracking_hits": tracked["hits"],
+        "scoring_rules": load_scoring_demo(),
+        "segments": load_segments_demo(actor=marketer),
+    }
 
 
 def cmd_site_create(args: argparse.Namespace) -> int:

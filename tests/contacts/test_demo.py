@@ -64,6 +64,11 @@ def counts() -> dict[str, int]:
         Merge,
         AuditEntry,
     ]
+    from leadbridge.capture.models import TrackingEvent, Visitor
+    from leadbridge.scoring.models import ScoringRule
+    from leadbridge.segments.models import Segment
+
+    models += [Visitor, TrackingEvent, ScoringRule, Segment]
     return {m.__name__: m.objects.count() for m in models}
 
 
@@ -212,6 +217,33 @@ def test_demo_loads_a_believable_company(capsys):
     sales2 = User.objects.get(username="sales2")
     visible_owners = set(Contact.objects.visible_to(sales2).values_list("owner__username", flat=True))
     assert visible_owners == {"sales2"}
+
+
+@pytest.mark.django_db
+def test_demo_has_a_tracked_shop_scoring_and_segments_that_find_people(capsys, settings):
+    from leadbridge.capture.models import Visitor
+    from leadbridge.scoring.services import scoring_tick
+    from leadbridge.segments.models import Segment
+    from leadbridge.segments.selectors import segment_count
+
+    summary = load(capsys)
+    counts_ = summary["counts"]
+    assert counts_["scoring_rules"] == 6 and counts_["segments"] == 4
+    assert (
+        counts_["linked_visitors"] >= 20 and counts_["tracking_hits"] > 20 * counts_["linked_visitors"] // 10
+    )
+    assert any("tracked shop" in line for line in summary["lines"])
+    assert Visitor.objects.exclude(contact=None).count() == counts_["linked_visitors"]
+    marketer = User.objects.get(username="marketing")
+    found = {s.name: segment_count(user=marketer, segment_id=s.pk) for s in Segment.objects.all()}
+    assert found["Looked at prices (30 days)"] > 0 and found["Abandoned carts (7 days)"] > 0
+    assert found["Hot leads"] == 0  # nothing scored before the worker runs
+    # As the worker does (PostgreSQL's 10 s wait for late commits is for live traffic).
+    settings.LEADBRIDGE = {**settings.LEADBRIDGE, "SCORING_SAFE_LAG": 0}
+    while scoring_tick(budget=None).get("backlog"):
+        pass
+    assert segment_count(user=marketer, segment_id=Segment.objects.get(name="Hot leads").pk) > 0
+    assert Contact.objects.filter(score__gt=0).count() > 0
 
 
 @pytest.mark.django_db
