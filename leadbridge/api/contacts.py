@@ -260,30 +260,19 @@ def list_contacts(
     """Contacts you may see, newest first, filtered by the segment language (`q`), a saved
     segment and the simple filters. A filter that cannot be read or compiled is a 400 naming
     `query.q` with the character `position` of the problem."""
+    boxes: dict[str, Any] = {
+        "user": actor(request),
+        "tag": tag,
+        "stage": stage.value if stage else "",
+        "owner": owner,
+        "company_id": company_id,
+        "cursor": page.cursor,
+        "limit": page.limit,
+    }
     with located("query"):
         if not q.strip() and not segment.strip():
-            return contact_list(
-                user=actor(request),
-                tag=tag,
-                stage=stage.value if stage else "",
-                owner=owner,
-                company_id=company_id,
-                cursor=page.cursor,
-                limit=page.limit,
-                full=True,
-            )
-        return contact_search(
-            user=actor(request),
-            q=q,
-            segment=segment.strip() or None,
-            tag=tag,
-            stage=stage.value if stage else "",
-            owner=owner,
-            company_id=company_id,
-            cursor=page.cursor,
-            limit=page.limit,
-            contacts=full_rows(),
-        )
+            return contact_list(**boxes, full=True)
+        return contact_search(**boxes, q=q, segment=segment.strip() or None, contacts=full_rows())
 
 
 @router.post("", response={201: ContactDetailOut, **errors(*WITH_BODY, 403, 409)})

@@ -10,7 +10,6 @@ import datetime as dt
 from typing import Any
 
 from django.db import connection, transaction
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from leadbridge.capture.models import EventRollup, TrackingEvent, Visitor
@@ -19,6 +18,7 @@ from leadbridge.core import clock
 from leadbridge.core.audit import audit_record
 from leadbridge.core.errors import field_error
 from leadbridge.core.permissions import require
+from leadbridge.core.rawsql import read_datetime
 from leadbridge.core.roles import Perm
 
 BATCH = 50_000
@@ -52,16 +52,6 @@ def _sql(rollup: bool) -> tuple[str, str, str]:
     delete = f"DELETE FROM {events} WHERE id BETWEEN %s AND %s AND occurred_at < %s"  # noqa: S608
     count = f"SELECT count(*), min(occurred_at) FROM {events} WHERE id BETWEEN %s AND %s"  # noqa: S608
     return insert, delete, count
-
-
-def _as_datetime(value: Any) -> dt.datetime:
-    """A raw cursor's datetime: a datetime on PostgreSQL, UTC ISO text on SQLite."""
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    parsed = parse_datetime(str(value))
-    if parsed is None:
-        raise ValueError(f"not a datetime: {value!r}")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def events_prune(
@@ -108,7 +98,7 @@ def events_prune(
                 deleted += old
                 cursor.execute(count, [low, high])
                 _n, oldest = cursor.fetchone()
-            if oldest is not None and _as_datetime(oldest) > stop_after:
+            if oldest is not None and read_datetime(oldest) > stop_after:
                 break
             low = high + 1
     result = {

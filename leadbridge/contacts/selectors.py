@@ -50,6 +50,19 @@ ROW_COLUMNS = (
 OWNER_COLUMNS = ("id", "username", "first_name", "last_name")
 
 
+def stage_box(stage: str) -> str:
+    """The contact list's stage box: a stage's value, or a field error on `stage`."""
+    value = str(stage).strip().lower()
+    if value not in STAGE_ORDER:
+        raise field_error("stage", _("Unknown stage %(stage)s") % {"stage": repr(str(stage)[:40])})
+    return value
+
+
+def owner_box_is_nobody(owner: str) -> bool:
+    """The owner box asks for contacts without an owner ("none", "nobody")."""
+    return str(owner).strip().lower() in ("none", "nobody")
+
+
 def contact_list(
     *,
     user: Any,
@@ -78,11 +91,9 @@ def contact_list(
         if driving is None:
             qs = qs.none()  # an unknown tag is an empty page, not an error
     if stage:
-        if str(stage).lower() not in STAGE_ORDER:
-            raise field_error("stage", _("Unknown stage %(stage)s") % {"stage": repr(stage)})
-        qs = qs.filter(stage=str(stage).lower())
+        qs = qs.filter(stage=stage_box(stage))
     if owner:
-        nobody = str(owner).strip().lower() in {"none", "nobody"}
+        nobody = owner_box_is_nobody(owner)
         qs = (
             qs.filter(owner__isnull=True) if nobody else qs.filter(owner__username__iexact=str(owner).strip())
         )

@@ -68,6 +68,10 @@ class Perm(StrEnum):
     INQUIRY_CLASS_MANAGE = "inquiry_class.manage"
     SITE_MANAGE = "site.manage"
     # --- end capture ---
+    # --- segments and scoring ---
+    SEGMENT_MANAGE = "segment.manage"
+    SCORING_MANAGE = "scoring.manage"
+    # --- end segments and scoring ---
 
 
 _EDITORS = {Perm.CONTACT_VIEW, Perm.CONTACT_EDIT, Perm.STAGE_CHANGE, Perm.NOTE_ADD}
@@ -132,6 +136,18 @@ _CAPTURE_GRANTS: dict[Role, set[Perm]] = {
 for _role, _perms in _CAPTURE_GRANTS.items():
     ROLE_PERMS[_role] = ROLE_PERMS[_role] | _perms
 # --- end capture ---
+
+# --- segments and scoring: marketing builds segments and scoring rules; the head of sales builds
+# segments for the team. The director changes scoring (it decides who sales call) but reads
+# segments only: they are marketing's and sales' working lists.
+_SEGMENT_GRANTS: dict[Role, set[Perm]] = {
+    Role.MARKETING: {Perm.SEGMENT_MANAGE, Perm.SCORING_MANAGE},
+    Role.SALES_HEAD: {Perm.SEGMENT_MANAGE},
+}
+for _role, _perms in _SEGMENT_GRANTS.items():
+    ROLE_PERMS[_role] = ROLE_PERMS[_role] | _perms
+ROLE_PERMS[Role.DIRECTOR] = ROLE_PERMS[Role.DIRECTOR] - {Perm.SEGMENT_MANAGE}
+# --- end segments and scoring ---
 
 
 class HasRole(Protocol):

@@ -27,6 +27,7 @@ from leadbridge.capture.models import EventKind
 from leadbridge.contacts.models import Activity, Band, Contact
 from leadbridge.core import clock
 from leadbridge.core.errors import ServiceError
+from leadbridge.core.rawsql import read_datetime as read_dt
 from leadbridge.marketing.models import Channel
 from leadbridge.scoring.conditions import Predicate, columns_used, compile_condition
 from leadbridge.scoring.models import (
@@ -137,13 +138,6 @@ def ledger_pairs(
         f"json_extract(value, '$[1]') FROM json_each(%s)){cond}) x",
         [json.dumps([[int(c), int(r)] for c, r in pairs]), *params],
     )
-
-
-def read_dt(value: Any) -> dt.datetime:
-    """A datetime column read by raw SQL: aware already (PostgreSQL) or UTC text (SQLite)."""
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
 
 
 def db_dt(value: dt.datetime) -> Any:

@@ -24,7 +24,7 @@ from leadbridge.contacts.models import Contact
 from leadbridge.core import clock
 from leadbridge.core.audit import audit_record, diff
 from leadbridge.core.errors import FieldError, Forbidden, NotFound, ServiceError, ValidationFailed
-from leadbridge.core.roles import Role, role_of
+from leadbridge.core.roles import Perm, has_perm
 from leadbridge.marketing.models import Channel
 from leadbridge.scoring import engine
 from leadbridge.scoring.conditions import compile_condition, parse_condition
@@ -80,7 +80,6 @@ from leadbridge.segments.language import FilterError, fields, to_text
 log = logging.getLogger(__name__)
 
 # Who may change rules and settings (everyone who sees a contact may read its score).
-MANAGERS = frozenset({Role.ADMIN, Role.DIRECTOR, Role.MARKETING})
 MAX_POINTS = 10_000
 MAX_CAP_POINTS = 1_000_000
 MAX_DAYS = 3650
@@ -106,12 +105,7 @@ FIT_FORBIDDEN_FIELDS = frozenset({"score", "band"})
 
 
 def can_manage(user: Any) -> bool:
-    return (
-        user is not None
-        and getattr(user, "is_active", False)
-        and getattr(user, "is_authenticated", False)
-        and role_of(user) in MANAGERS
-    )
+    return has_perm(user, Perm.SCORING_MANAGE)
 
 
 def _require_manager(actor: Any) -> None:

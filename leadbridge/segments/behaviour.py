@@ -24,13 +24,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from leadbridge.capture import contact_days
 from leadbridge.capture.contact_days import path_sql
 from leadbridge.capture.models import ContactDay, EventKind, TrackingEvent, Visitor
 from leadbridge.capture.services import HIT_MAX_AGE
+from leadbridge.core.rawsql import read_datetime
 from leadbridge.segments import fields as F
 from leadbridge.segments.compiler import (
     Part,
@@ -72,19 +72,10 @@ CMP = {"=": "=", "!=": "<>", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 # --- id bounds of a time window ----------------------------------------------------------------
 
 
-def _as_datetime(value: Any) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    parsed = parse_datetime(str(value))
-    if parsed is None:
-        raise ValueError(f"not a datetime: {value!r}")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
 def _probe(cursor: Any, at_least: int) -> tuple[int, dt.datetime] | None:
     cursor.execute(f"SELECT id, occurred_at FROM {EVENTS} WHERE id >= %s ORDER BY id LIMIT 1", [at_least])
     row = cursor.fetchone()
-    return (int(row[0]), _as_datetime(row[1])) if row else None
+    return (int(row[0]), read_datetime(row[1])) if row else None
 
 
 def _id_range(cursor: Any) -> tuple[int, int] | None:
@@ -96,48 +87,41 @@ def _id_range(cursor: Any) -> tuple[int, int] | None:
     return None if low is None or high is None else (int(low[0]), int(high[0]))
 
 
-def first_id_from(moment: dt.datetime) -> int | None:
-    """An id X such that every hit that occurred at or after `moment` has id >= X (None: no
-    bound helps). X is one past the highest probed hit that occurred a day or more before
-    `moment`: that hit, and every earlier one, was stored before `moment`."""
-    limit = moment - HIT_MAX_AGE
+def _first_probed_at(limit: dt.datetime) -> tuple[int | None, int | None]:
+    """Binary search over the primary key: (the highest probed id whose hit occurred before
+    `limit`, the lowest probed id whose hit occurred at or after it); None where there is none.
+    Hits' times are ordered by id within HIT_MAX_AGE, which the callers' `limit` allows for."""
     with connection.cursor() as cursor:
         bounds = _id_range(cursor)
         if bounds is None:
-            return None
+            return None, None
         low, high = bounds
-        best: int | None = None
+        before: int | None = None
+        after: int | None = None
         while low <= high:
             mid = (low + high) // 2
             found = _probe(cursor, mid)
             if found is None:
                 high = mid - 1
             elif found[1] < limit:
-                best, low = found[0], found[0] + 1
+                before, low = found[0], found[0] + 1
             else:
-                high = mid - 1
-    return None if best is None else best + 1
+                after, high = found[0], mid - 1
+    return before, after
+
+
+def first_id_from(moment: dt.datetime) -> int | None:
+    """An id X such that every hit that occurred at or after `moment` has id >= X (None: no
+    bound helps). X is one past the highest probed hit that occurred a day or more before
+    `moment`: that hit, and every earlier one, was stored before `moment`."""
+    before, _after = _first_probed_at(moment - HIT_MAX_AGE)
+    return None if before is None else before + 1
 
 
 def last_id_before(moment: dt.datetime) -> int | None:
     """An id Y such that every hit that occurred before `moment` has id < Y (None: no bound)."""
-    limit = moment + HIT_MAX_AGE
-    with connection.cursor() as cursor:
-        bounds = _id_range(cursor)
-        if bounds is None:
-            return None
-        low, high = bounds
-        best: int | None = None
-        while low <= high:
-            mid = (low + high) // 2
-            found = _probe(cursor, mid)
-            if found is None:
-                high = mid - 1
-            elif found[1] >= limit:
-                best, high = found[0], mid - 1
-            else:
-                low = found[0] + 1
-    return best
+    _before, after = _first_probed_at(moment + HIT_MAX_AGE)
+    return after
 
 
 class _Window:

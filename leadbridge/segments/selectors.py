@@ -10,7 +10,8 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 from django.utils.translation import gettext as _
 
-from leadbridge.contacts.models import STAGE_ORDER, Contact, ContactQuerySet, ContactTag
+from leadbridge.contacts.models import Contact, ContactQuerySet, ContactTag
+from leadbridge.contacts.selectors import owner_box_is_nobody, stage_box
 from leadbridge.core.errors import NotFound, field_error
 from leadbridge.core.pagination import Page, keyset_page
 from leadbridge.core.permissions import require
@@ -221,11 +222,9 @@ def contact_search(
     if tag:
         nodes.append(Tag(tag))
     if stage:
-        if stage.strip().lower() not in STAGE_ORDER:
-            raise field_error("stage", _("Unknown stage %(stage)s") % {"stage": repr(stage[:40])})
-        nodes.append(Compare("stage", "=", Str(stage)))
+        nodes.append(Compare("stage", "=", Str(stage_box(stage))))
     if owner:
-        none = owner.strip().lower() in ("none", "nobody")
+        none = owner_box_is_nobody(owner)
         nodes.append(Exists("owner", negated=True) if none else Compare("owner", "=", Str(owner)))
     node: Node | None = None
     if nodes:

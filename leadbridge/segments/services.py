@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from leadbridge.core import clock
 from leadbridge.core.audit import audit_record, diff
 from leadbridge.core.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
-from leadbridge.core.roles import Role, role_of
+from leadbridge.core.roles import Perm, has_perm
 from leadbridge.segments.compiler import compile_filter
 from leadbridge.segments.errors import with_position
 from leadbridge.segments.language import (
@@ -33,7 +33,6 @@ from leadbridge.segments.language import (
 from leadbridge.segments.models import Segment
 
 # Who may create, change and delete segments (everyone with contact view uses them).
-EDITORS = frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_HEAD})
 NAME_MAX = 120
 DESCRIPTION_MAX = 2000
 
@@ -43,12 +42,7 @@ def segment_key(name: str) -> str:
 
 
 def can_edit(user: Any) -> bool:
-    return (
-        user is not None
-        and getattr(user, "is_active", False)
-        and getattr(user, "is_authenticated", False)
-        and role_of(user) in EDITORS
-    )
+    return has_perm(user, Perm.SEGMENT_MANAGE)
 
 
 def _require_editor(actor: Any) -> None:

@@ -63,6 +63,7 @@ from leadbridge.segments.language import (
 from leadbridge.segments.models import Segment
 from leadbridge.web.adapters import (
     field_errors,
+    form_post,
     int_param,
     is_partial,
     require_perm,
@@ -570,6 +571,10 @@ def _form_page(
     return render(request, "web/segments/form.html", context, status=exc.status if exc else 200)
 
 
+def _detail_url(segment: Segment) -> str:
+    return reverse("web:segment_detail", args=[segment.pk])
+
+
 def _posted(request: HttpRequest) -> dict[str, str]:
     return {k: request.POST.get(k, "") for k in ("name", "description", "filter")}
 
@@ -583,17 +588,13 @@ def segment_create(request: HttpRequest) -> HttpResponse:
         initial = {"name": "", "description": "", "filter": request.GET.get("filter", "")[:10_000]}
         return _form_page(request, segment=None, values=initial)
     values = _posted(request)
-    try:
-        segment = services.segment_create(
-            actor=request.user,
-            name=values["name"],
-            description=values["description"],
-            filter=values["filter"],
-        )
-    except (ValidationFailed, Conflict) as exc:
-        return _form_page(request, segment=None, values=values, exc=exc)
-    messages.success(request, _("Segment saved."))
-    return redirect(reverse("web:segment_detail", args=[segment.pk]))
+    return form_post(
+        request,
+        lambda: services.segment_create(actor=request.user, **values),
+        ok_message=_("Segment saved."),
+        redirect_to=_detail_url,
+        refused=lambda exc: _form_page(request, segment=None, values=values, exc=exc),
+    )
 
 
 @login_required
@@ -606,18 +607,13 @@ def segment_edit(request: HttpRequest, segment_id: int) -> HttpResponse:
         initial = {"name": segment.name, "description": segment.description, "filter": segment.filter_text}
         return _form_page(request, segment=segment, values=initial)
     values = _posted(request)
-    try:
-        services.segment_update(
-            actor=request.user,
-            segment_id=segment.pk,
-            name=values["name"],
-            description=values["description"],
-            filter=values["filter"],
-        )
-    except (ValidationFailed, Conflict) as exc:
-        return _form_page(request, segment=segment, values=values, exc=exc)
-    messages.success(request, _("Segment saved."))
-    return redirect(reverse("web:segment_detail", args=[segment.pk]))
+    return form_post(
+        request,
+        lambda: services.segment_update(actor=request.user, segment_id=segment.pk, **values),
+        ok_message=_("Segment saved."),
+        redirect_to=_detail_url,
+        refused=lambda exc: _form_page(request, segment=segment, values=values, exc=exc),
+    )
 
 
 @login_required
